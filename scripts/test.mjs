@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Runs every test file compiled under .build/test with Node's test runner, with the private mail
+// servers started for the run (and stopped after, unless they were already up).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as servers from './mail-servers.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function findTests(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return findTests(full);
+    return entry.name.endsWith('.test.js') ? [full] : [];
+  }).sort();
+}
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const filter = process.argv.slice(2);
+let files = findTests(path.join(root, '.build', 'test'));
+if (filter.length) files = files.filter((f) => filter.some((word) => f.includes(word)));
+
+const alreadyUp = await portOpen(servers.ports.imap);
+if (!alreadyUp) await servers.start();
+let status = 1;
+try {
+  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...process.env, MAILWIRE_TEST: '1' },
+  });
+  status = result.status ?? 1;
+} finally {
+  if (!alreadyUp) await servers.stop();
+}
+process.exit(status);

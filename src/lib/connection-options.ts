@@ -1,0 +1,67 @@
+import { isIP } from 'node:net';
+
+export type Security = 'none' | 'starttls' | 'tls';
+export type ReceiveProtocol = 'imap' | 'pop3';
+
+/** What a connection config node holds, credentials included: the input of every core module. */
+export interface ServerSettings {
+  host: string;
+  port: number;
+  security: Security;
+  /** PEM text pasted by the user; empty means "the system's trusted roots". */
+  certificate: string;
+  user: string;
+  password: string;
+}
+
+export interface ReceiveSettings extends ServerSettings {
+  protocol: ReceiveProtocol;
+}
+
+const DEFAULT_PORTS: Record<ReceiveProtocol | 'smtp', Record<Security, number>> = {
+  imap: { none: 143, starttls: 143, tls: 993 },
+  pop3: { none: 110, starttls: 110, tls: 995 },
+  smtp: { none: 25, starttls: 587, tls: 465 },
+};
+
+export function defaultPort(protocol: ReceiveProtocol | 'smtp', security: Security): number {
+  return DEFAULT_PORTS[protocol][security];
+}
+
+export function isSecurity(value: unknown): value is Security {
+  return value === 'none' || value === 'starttls' || value === 'tls';
+}
+
+export function isReceiveProtocol(value: unknown): value is ReceiveProtocol {
+  return value === 'imap' || value === 'pop3';
+}
+
+/** A reason the settings cannot be used, as an i18n key suffix under `errors.config.`; null when usable. */
+export function findSettingsProblem(settings: ServerSettings): string | null {
+  if (!settings.host || /[\s/]/.test(settings.host)) return 'host';
+  if (!Number.isInteger(settings.port) || settings.port < 1 || settings.port > 65535) return 'port';
+  if (!isSecurity(settings.security)) return 'security';
+  if (settings.certificate.trim() && !/-----BEGIN CERTIFICATE-----/.test(settings.certificate)) return 'certificate';
+  if (settings.password && !settings.user) return 'user';
+  return null;
+}
+
+export function hostIsAddress(host: string): boolean {
+  return isIP(host.replace(/^\[|\]$/g, '')) !== 0;
+}
+
+/** Node-RED hands config properties over as loosely typed JSON; this is where they get their types. */
+export function toReceiveSettings(raw: Record<string, unknown>, credentials: { user?: string; password?: string }): ReceiveSettings {
+  const protocol = isReceiveProtocol(raw.protocol) ? raw.protocol : 'imap';
+  const security = isSecurity(raw.security) ? raw.security : 'tls';
+  const port = Number(raw.port);
+  return {
+    protocol,
+    host: String(raw.host ?? '').trim(),
+    port: Number.isFinite(port) && port > 0 ? port : defaultPort(protocol, security),
+    security,
+    certificate: String(raw.certificate ?? ''),
+    user: String(credentials.user ?? ''),
+    password: String(credentials.password ?? ''),
+  };
+}

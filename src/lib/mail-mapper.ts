@@ -1,0 +1,92 @@
+import { simpleParser } from 'mailparser';
+import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
+
+export interface EmailAttachment {
+  filename: string | undefined;
+  contentType: string;
+  size: number;
+  content: Buffer;
+}
+
+export interface ImapOrigin {
+  folder: string;
+  uid: number;
+  uidValidity: string;
+  messageId: string | undefined;
+  connection: string;
+  /** Stable across polls, restarts and reconnects: what a flow de-duplicates on. */
+  key: string;
+}
+
+export interface Pop3Origin {
+  uidl: string;
+  messageId: string | undefined;
+  connection: string;
+  key: string;
+}
+
+/**
+ * The Node-RED message one email becomes (SPEC, "The flow-file contract"). A type alias, not an
+ * interface, so it is assignable to Node-RED's indexable NodeMessage.
+ */
+export type EmailMessage = {
+  payload: string;
+  topic: string;
+  from: string;
+  to: string;
+  cc: string;
+  date: Date | undefined;
+  html: string | undefined;
+  headers: Record<string, HeaderValue>;
+  attachments: EmailAttachment[];
+  email: ImapOrigin | Pop3Origin;
+};
+
+export type ParseFailure = { reason: string };
+
+function addressText(value: AddressObject | AddressObject[] | undefined): string {
+  if (!value) return '';
+  return Array.isArray(value) ? value.map((a) => a.text).join(', ') : value.text;
+}
+
+/**
+ * Parses one raw message. mailparser refuses some messages (more than 1,000 MIME parts, oversized
+ * headers); those come back as a ParseFailure so the caller can report and skip them instead of
+ * fetching them again on every poll.
+ */
+export async function parseEmail(raw: Buffer, origin: ImapOrigin | Pop3Origin): Promise<EmailMessage | ParseFailure> {
+  let parsed: ParsedMail;
+  try {
+    parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true });
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    return { reason: [e.code, e.message].filter(Boolean).join(': ') || 'unparseable' };
+  }
+  return toEmailMessage(parsed, origin);
+}
+
+export function toEmailMessage(parsed: ParsedMail, origin: ImapOrigin | Pop3Origin): EmailMessage {
+  const headers: Record<string, HeaderValue> = {};
+  for (const [name, value] of parsed.headers) headers[name] = value;
+  return {
+    payload: parsed.text ?? '',
+    topic: parsed.subject ?? '',
+    from: addressText(parsed.from),
+    to: addressText(parsed.to),
+    cc: addressText(parsed.cc),
+    date: parsed.date,
+    html: typeof parsed.html === 'string' ? parsed.html : undefined,
+    headers,
+    attachments: parsed.attachments.map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType,
+      size: a.size,
+      content: a.content,
+    })),
+    email: { ...origin, messageId: parsed.messageId },
+  };
+}
+
+export function isParseFailure(result: EmailMessage | ParseFailure): result is ParseFailure {
+  return 'reason' in result;
+}

@@ -1,0 +1,75 @@
+export interface PollerOptions {
+  /** Time between the end of one poll and the start of the next. */
+  intervalMs: number;
+  /** Upper bound of the back-off after failures. */
+  maxBackoffMs: number;
+  /** The poll itself. Never runs twice at once. */
+  run: () => Promise<void>;
+  /** Called after a failed poll with the wait before the next try. */
+  onFailure: (err: unknown, retryInMs: number) => void;
+}
+
+/**
+ * Runs a poll, waits, runs the next: the next one is scheduled only when the previous one has
+ * ended, so polls never overlap however slow the server or the flow is. Failures back off
+ * exponentially up to a cap and polling never stops by itself.
+ */
+export class Poller {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+  private failures = 0;
+
+  constructor(private readonly options: PollerOptions) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  get active(): boolean {
+    return !this.stopped;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.tick().finally(() => {
+        this.running = undefined;
+      });
+    }, delayMs);
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      await this.options.run();
+      this.failures = 0;
+      this.schedule(this.options.intervalMs);
+    } catch (err) {
+      if (this.stopped) return;
+      this.failures += 1;
+      const wait = Math.min(this.options.maxBackoffMs, Math.max(this.options.intervalMs, 1000) * 2 ** (this.failures - 1));
+      this.options.onFailure(err, wait);
+      this.schedule(wait);
+    }
+  }
+
+  /** Stops scheduling and waits for a poll in progress, at most `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const running = this.running;
+    if (!running) return;
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([
+      running.catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timeout = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    if (timeout) clearTimeout(timeout);
+  }
+}

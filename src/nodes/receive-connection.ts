@@ -1,0 +1,58 @@
+import type { NodeAPI, NodeDef } from 'node-red';
+import { toReceiveSettings } from '../lib/connection-options';
+import type { ReceiveSettings } from '../lib/connection-options';
+import type { MailError } from '../lib/mail-error';
+import { validateReceive } from '../lib/validate-receive';
+import type { ValidateOutcome } from '../lib/validate-receive';
+import { RECEIVE_CONNECTION_TYPE } from './shared/receive-connection-node';
+import type { ReceiveConnectionNode, ReceiveCredentials } from './shared/receive-connection-node';
+import { registerValidateRoute } from './shared/validate-route';
+
+
+interface ReceiveConnectionDef extends NodeDef {
+  description: string;
+  protocol: string;
+  host: string;
+  port: string | number;
+  security: string;
+  certificate: string;
+}
+
+export = function register(RED: NodeAPI): void {
+  const describe = (code: string, details: Record<string, string>): string => {
+    const merged = { ...details };
+    if (code === 'invalid-config' && details.problem) merged.problem = RED._(`${RECEIVE_CONNECTION_TYPE}.errors.config.${details.problem}`);
+    if (code === 'tls-mode' && details.found) merged.found = RED._(`${RECEIVE_CONNECTION_TYPE}.found.${details.found}`);
+    return RED._(`${RECEIVE_CONNECTION_TYPE}.errors.${code}`, merged);
+  };
+
+  function ReceiveConnection(this: ReceiveConnectionNode, def: ReceiveConnectionDef): void {
+    RED.nodes.createNode(this, def);
+    const config: Record<string, unknown> = { ...def };
+    this.config = config;
+    this.settings = () => toReceiveSettings(config, this.credentials ?? {});
+    this.describe = (error: MailError) => {
+      const s = this.settings();
+      return describe(error.code, { host: s.host, port: String(s.port), protocol: s.protocol.toUpperCase(), ...error.details });
+    };
+  }
+
+  RED.nodes.registerType<ReceiveConnectionNode, ReceiveConnectionDef, object, ReceiveCredentials>(RECEIVE_CONNECTION_TYPE, ReceiveConnection, {
+    credentials: { user: { type: 'text' }, password: { type: 'password' } },
+  });
+
+  registerValidateRoute<ReceiveSettings>(RED, {
+    kind: 'receive',
+    nodeType: RECEIVE_CONNECTION_TYPE,
+    toSettings: (body, credentials) => toReceiveSettings(body, credentials),
+    sameServer: (deployed, posted) =>
+      String(deployed.protocol) === String(posted.protocol) &&
+      String(deployed.host).trim() === String(posted.host).trim() &&
+      Number(deployed.port) === Number(posted.port),
+    validate: (settings) => validateReceive(settings),
+    describe: (outcome: ValidateOutcome) =>
+      outcome.ok
+        ? RED._(`${RECEIVE_CONNECTION_TYPE}.validate.${outcome.folders ? 'ok-imap' : 'ok-pop3'}`, outcome.details)
+        : describe(outcome.code, outcome.details),
+  });
+};

@@ -1,0 +1,128 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { ImapSource } from '../lib/imap/imap-source';
+import { MailError, classifyError } from '../lib/mail-error';
+import type { FailureCode } from '../lib/mail-error';
+import { DEFAULT_SIZE_LIMIT } from '../lib/mail-source';
+import type { MailSource, PollListener } from '../lib/mail-source';
+import { Pop3Source, isInbox } from '../lib/pop3/pop3-source';
+import { Poller } from '../lib/poller';
+import { StateStore } from '../lib/state-store';
+import { toMilliseconds } from '../lib/duration';
+import type { ReceiveConnectionNode } from './shared/receive-connection-node';
+
+const TYPE = 'mailwire-receive-email';
+/** Longer than this between polls, an idle IMAP connection is closed rather than kept. */
+const KEEP_ALIVE_MAX_INTERVAL_MS = 25_000;
+const MAX_BACKOFF_MS = 5 * 60_000;
+const CLOSE_GRACE_MS = 1500;
+
+interface ReceiveEmailDef extends NodeDef {
+  connection: string;
+  folder: string;
+  unseenOnly: boolean;
+  delay: number | string;
+  delayUnit: string;
+  maxEmails: number | string;
+  pop3Delete?: boolean;
+}
+
+function maxEmailsOf(value: number | string): number {
+  const n = Number(value);
+  if (n === -1) return -1;
+  return Number.isInteger(n) && n > 0 ? n : 5;
+}
+
+/** Where each node's progress file lives: inside Node-RED's user directory, one file per node. */
+function stateFile(RED: NodeAPI, nodeId: string): string {
+  const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');
+  return path.join(userDir, 'mailwire-state', `${nodeId.replace(/[^\w.-]/g, '_')}.json`);
+}
+
+export = function register(RED: NodeAPI): void {
+  function ReceiveEmail(this: Node, def: ReceiveEmailDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const t = (key: string, values?: Record<string, string | number>): string => RED._(`${TYPE}.${key}`, values);
+    const connection = RED.nodes.getNode(def.connection) as ReceiveConnectionNode | null;
+    const folder = String(def.folder ?? '');
+
+    if (!connection) {
+      node.status({ fill: 'red', shape: 'ring', text: t('status.no-connection') });
+      node.error(t('errors.no-connection'));
+      return;
+    }
+    const settings = connection.settings();
+    if (settings.protocol === 'pop3' && !isInbox(folder)) {
+      node.status({ fill: 'red', shape: 'ring', text: t('status.pop3-folder') });
+      node.error(t('errors.pop3-folder', { folder }));
+      return;
+    }
+
+    const intervalMs = toMilliseconds(def.delay, def.delayUnit);
+    const request = { folder, unseenOnly: def.unseenOnly !== false, maxEmails: maxEmailsOf(def.maxEmails) };
+    const state = new StateStore(stateFile(RED, node.id));
+    const common = { settings, connectionId: connection.id, state, sizeLimit: DEFAULT_SIZE_LIMIT };
+    const source: MailSource = settings.protocol === 'imap'
+      ? new ImapSource({ ...common, keepAlive: intervalMs <= KEEP_ALIVE_MAX_INTERVAL_MS })
+      : new Pop3Source({ ...common, deleteAfterEmit: def.pop3Delete === true });
+
+    let open = true;
+    let lastFailure: FailureCode | undefined;
+    const listener: PollListener = {
+      emit: (message) => node.send(message),
+      skip: (key, reason, detail) => {
+        node.error(t(`errors.${reason}`, { key, ...detail }), { topic: key, email: { key }, error: { code: reason, key } });
+      },
+      folderReset: (name, oldValidity, newValidity) => {
+        node.warn(t('errors.uidvalidity', { folder: name, old: oldValidity, new: newValidity }));
+      },
+      isActive: () => open,
+    };
+
+    const poller = new Poller({
+      intervalMs,
+      maxBackoffMs: Math.max(intervalMs, MAX_BACKOFF_MS),
+      run: async () => {
+        node.status({ fill: 'yellow', shape: 'dot', text: t('status.polling') });
+        const result = await source.poll(request, listener);
+        lastFailure = undefined;
+        const time = new Date().toLocaleTimeString();
+        node.status({
+          fill: 'green',
+          shape: 'dot',
+          text: result.skipped > 0 ? t('status.skipped', { time, count: result.emitted, skipped: result.skipped }) : t('status.polled', { time, count: result.emitted }),
+        });
+      },
+      onFailure: (err, retryInMs) => {
+        if (!open) return;
+        const failure = err instanceof MailError ? err : classifyError(err);
+        node.status({ fill: 'red', shape: 'ring', text: t('status.retrying', { reason: t(`short.${failure.code}`), seconds: Math.round(retryInMs / 1000) }) });
+        // Once per streak of the same failure, so a Catch node hears of it without a flood.
+        if (failure.code !== lastFailure) {
+          lastFailure = failure.code;
+          node.error(connection.describe(failure), { topic: failure.code, error: { code: failure.code, message: connection.describe(failure) } });
+        }
+        node.debug(failure.message);
+      },
+    });
+
+    node.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
+    poller.start();
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      open = false;
+      // Closing the source breaks off a poll in flight; the poller then only waits for it to unwind.
+      Promise.all([poller.stop(CLOSE_GRACE_MS), source.close()])
+        .catch(() => undefined)
+        .finally(() => {
+          if (removed) state.remove();
+          node.status({});
+          done();
+        });
+    });
+  }
+
+  RED.nodes.registerType(TYPE, ReceiveEmail);
+};

@@ -1,0 +1,82 @@
+import type { NodeAPI } from 'node-red';
+import type { Request, Response } from 'express';
+import type { ValidateOutcome } from '../../lib/validate-receive';
+
+/** The value Node-RED's editor puts in a password field whose saved value it does not show. */
+export const SAVED_PASSWORD = '__PWRD__';
+
+const RATE_WINDOW_MS = 60_000;
+const RATE_MAX = 10;
+
+export interface ValidateRouteOptions<TSettings> {
+  /** `receive` or `send`: the route is `mailwire/validate/<kind>`. */
+  kind: string;
+  /** The config node type whose `.write` permission guards the route. */
+  nodeType: string;
+  /** Builds settings from the posted body and the credentials to use. */
+  toSettings(body: Record<string, unknown>, credentials: { user: string; password: string }): TSettings;
+  /** The properties that must equal the deployed node's for its saved password to be used. */
+  sameServer(deployed: Record<string, unknown>, posted: Record<string, unknown>): boolean;
+  validate(settings: TSettings): Promise<ValidateOutcome>;
+  /** The user-facing text for an outcome, in the runtime's language. */
+  describe(outcome: ValidateOutcome): string;
+}
+
+interface DeployedConfig {
+  type?: string;
+  config?: Record<string, unknown>;
+}
+
+/**
+ * POST mailwire/validate/<kind>: tries the connection described by the editor's dialog.
+ * A saved password is used only for the deployed node of the same type when the server it would
+ * go to is unchanged, so a user cannot point someone's saved password at a host of their own.
+ */
+export function registerValidateRoute<TSettings>(RED: NodeAPI, options: ValidateRouteOptions<TSettings>): void {
+  const calls = new Map<string, number[]>();
+  const withinRate = (client: string): boolean => {
+    const now = Date.now();
+    const recent = (calls.get(client) ?? []).filter((t) => now - t < RATE_WINDOW_MS);
+    recent.push(now);
+    calls.set(client, recent);
+    return recent.length <= RATE_MAX;
+  };
+
+  const reply = (res: Response, outcome: ValidateOutcome, status = 200): void => {
+    const { ok, code, details, certificate, folders, count } = outcome;
+    res.status(status).json({ ok, code, message: options.describe(outcome), details, certificate, folders, count });
+  };
+
+  RED.httpAdmin.post(`/mailwire/validate/${options.kind}`, RED.auth.needsPermission(`${options.nodeType}.write`), (req: Request, res: Response) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const client = `${req.ip ?? ''}|${(req.user as { username?: string } | undefined)?.username ?? ''}`;
+    if (!withinRate(client)) {
+      reply(res, { ok: false, code: 'invalid-config', details: { problem: 'rate' } }, 429);
+      return;
+    }
+    const user = typeof body.user === 'string' ? body.user : '';
+    let password = typeof body.password === 'string' ? body.password : '';
+    if (password === SAVED_PASSWORD) {
+      const id = typeof body.id === 'string' ? body.id : '';
+      const deployed = (id ? RED.nodes.getNode(id) : null) as DeployedConfig | null;
+      const saved = (id ? RED.nodes.getCredentials(id) : undefined) as { user?: string; password?: string } | undefined;
+      const usable = deployed?.type === options.nodeType && deployed.config && saved && (saved.user ?? '') === user && options.sameServer(deployed.config, body);
+      if (!usable) {
+        reply(res, { ok: false, code: 'invalid-config', details: { problem: 'saved-password' } });
+        return;
+      }
+      password = saved.password ?? '';
+    }
+    let settings: TSettings;
+    try {
+      settings = options.toSettings(body, { user, password });
+    } catch {
+      reply(res, { ok: false, code: 'invalid-config', details: { problem: 'host' } });
+      return;
+    }
+    options.validate(settings).then(
+      (outcome) => reply(res, outcome),
+      () => reply(res, { ok: false, code: 'protocol', details: {} }),
+    );
+  });
+}
