@@ -32,7 +32,9 @@ export function probeCertificate(host: string, port: number, security: Security,
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      for (const s of sockets) s.destroy();
+      // Only the outermost socket: destroying a plain socket under a live TLS socket crashes
+      // Node 20 (SIGSEGV, seen here); the TLS socket takes its transport down with it.
+      sockets[sockets.length - 1]?.destroy();
       resolve(value);
     };
     const timer = setTimeout(() => finish(undefined), timeoutMs);

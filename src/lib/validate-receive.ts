@@ -18,8 +18,14 @@ export interface ValidateOutcome {
   count?: number;
 }
 
-export const VALIDATE_TIME_BOX_MS = 15000;
-const STEP_TIMEOUT_MS = 6000;
+export interface ValidateTimeouts {
+  /** Everything, diagnosis included, ends within this. */
+  timeBoxMs: number;
+  /** Connect, greeting and each command. */
+  stepMs: number;
+}
+
+export const VALIDATE_TIMEOUTS: ValidateTimeouts = { timeBoxMs: 15000, stepMs: 6000 };
 
 /** What a failure diagnosis needs to know of the server, on either side. */
 export interface ProbeTarget {
@@ -34,8 +40,8 @@ interface Attempt {
   count?: number;
 }
 
-async function tryImap(settings: ReceiveSettings, signal: AbortSignal): Promise<Attempt> {
-  const client = await connectImap(settings, { connectMs: STEP_TIMEOUT_MS, greetingMs: STEP_TIMEOUT_MS, idleSocketMs: STEP_TIMEOUT_MS }, () => undefined);
+async function tryImap(settings: ReceiveSettings, stepMs: number, signal: AbortSignal): Promise<Attempt> {
+  const client = await connectImap(settings, { connectMs: stepMs, greetingMs: stepMs, idleSocketMs: stepMs }, () => undefined);
   const onAbort = (): void => client.close();
   signal.addEventListener('abort', onAbort);
   try {
@@ -48,7 +54,7 @@ async function tryImap(settings: ReceiveSettings, signal: AbortSignal): Promise<
   }
 }
 
-async function tryPop3(settings: ReceiveSettings, signal: AbortSignal): Promise<Attempt> {
+async function tryPop3(settings: ReceiveSettings, stepMs: number, signal: AbortSignal): Promise<Attempt> {
   const client = await Pop3Client.connect({
     host: settings.host,
     port: settings.port,
@@ -56,8 +62,8 @@ async function tryPop3(settings: ReceiveSettings, signal: AbortSignal): Promise<
     trust: buildTrustOptions(settings.host, settings.certificate),
     user: settings.user,
     password: settings.password,
-    connectTimeoutMs: STEP_TIMEOUT_MS,
-    commandTimeoutMs: STEP_TIMEOUT_MS,
+    connectTimeoutMs: stepMs,
+    commandTimeoutMs: stepMs,
   });
   const onAbort = (): void => client.destroy();
   signal.addEventListener('abort', onAbort);
@@ -111,14 +117,15 @@ export async function diagnose(err: unknown, settings: ProbeTarget, deadline: nu
   return { ok: false, code, details, certificate };
 }
 
-export async function validateReceive(settings: ReceiveSettings, timeBoxMs = VALIDATE_TIME_BOX_MS): Promise<ValidateOutcome> {
+export async function validateReceive(settings: ReceiveSettings, timeouts: ValidateTimeouts = VALIDATE_TIMEOUTS): Promise<ValidateOutcome> {
   const started = Date.now();
+  const { timeBoxMs, stepMs } = timeouts;
   const problem = findSettingsProblem(settings);
   if (problem) return { ok: false, code: 'invalid-config', details: { problem } };
   // Leave room inside the box for the diagnosis after a failure.
-  const attemptBox = timeBoxMs - 4500;
+  const attemptBox = Math.max(stepMs, timeBoxMs - 4500);
   try {
-    const attempt = await withinTimeBox(attemptBox, (signal) => (settings.protocol === 'imap' ? tryImap(settings, signal) : tryPop3(settings, signal)));
+    const attempt = await withinTimeBox(attemptBox, (signal) => (settings.protocol === 'imap' ? tryImap(settings, stepMs, signal) : tryPop3(settings, stepMs, signal)));
     return { ok: true, code: 'ok', details: { folders: (attempt.folders ?? []).join(', '), count: String(attempt.count ?? 0) }, ...attempt };
   } catch (err) {
     return diagnose(err, settings, started + timeBoxMs - 500);
