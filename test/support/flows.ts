@@ -1,0 +1,47 @@
+// node-red-node-test-helper set up for our compiled nodes, with a private user directory so the
+// receive nodes' progress files land in a temporary folder.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import helper from 'node-red-node-test-helper';
+import { repoRoot } from './servers';
+
+helper.init(require.resolve('node-red'));
+
+export { helper };
+
+/** The compiled node modules, loaded from dist/ where their .html and locales sit beside them. */
+export type NodeInitializer = Parameters<typeof helper.load>[0];
+
+export function nodeModule(name: 'receive-connection' | 'receive-email' | 'send-connection' | 'send-email'): NodeInitializer {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(repoRoot, 'dist', 'nodes', `${name}.js`));
+}
+
+export function coreNode(file: string): NodeInitializer {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', file));
+}
+
+export function useTempUserDir(): string {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailwire-userdir-'));
+  helper.settings({ userDir });
+  return userDir;
+}
+
+export function startServer(): Promise<void> {
+  return new Promise((resolve) => helper.startServer(() => resolve()));
+}
+
+export function stopServer(): Promise<void> {
+  return new Promise((resolve) => helper.stopServer(() => resolve()));
+}
+
+/** Waits until `predicate` holds, polling; fails with `what` after `ms`. */
+export async function waitFor(predicate: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
