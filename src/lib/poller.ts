@@ -1,6 +1,8 @@
 export interface PollerOptions {
   /** Time between the end of one poll and the start of the next. */
   intervalMs: number;
+  /** First wait after a failure (never below intervalMs); doubles with each further failure. */
+  minBackoffMs?: number;
   /** Upper bound of the back-off after failures. */
   maxBackoffMs: number;
   /** The poll itself. Never runs twice at once. */
@@ -50,7 +52,7 @@ export class Poller {
     } catch (err) {
       if (this.stopped) return;
       this.failures += 1;
-      const wait = Math.min(this.options.maxBackoffMs, Math.max(this.options.intervalMs, 1000) * 2 ** (this.failures - 1));
+      const wait = Math.min(this.options.maxBackoffMs, Math.max(this.options.intervalMs, this.options.minBackoffMs ?? 1000) * 2 ** (this.failures - 1));
       this.options.onFailure(err, wait);
       this.schedule(wait);
     }
