@@ -4,6 +4,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { EventEmitter } from 'node:events';
+import { isSecurity } from '../connection-options';
 import type { Security } from '../connection-options';
 import { MailError } from '../mail-error';
 import type { TrustOptions } from '../tls-trust';
@@ -108,7 +109,8 @@ export class Pop3Client {
   async uidl(): Promise<Array<{ number: number; uidl: string }>> {
     const reply = this.expectOk('UIDL', await this.exchange({ label: 'UIDL', line: 'UIDL', multiline: true }));
     return bodyLines(reply).map((line) => {
-      const match = /^(\d+) +([\x21-\x7e]+)$/.exec(line);
+      // RFC 1939 keeps UIDLs to 0x21-0x7E; a server that strays still gets its mail read.
+      const match = /^(\d+) +(\S+)/.exec(line);
       if (!match) throw new MailError('protocol', `POP3 UIDL line not understood: ${this.serverText(line)}`);
       return { number: Number(match[1]), uidl: match[2] };
     });
@@ -160,7 +162,7 @@ export class Pop3Client {
   private async open(): Promise<void> {
     const { host, port, security, trust, user, password } = this.options;
     const deadline = setTimeout(() => {
-      this.fail(new MailError('timeout', `POP3 server ${host}:${port} did not greet within ${this.connectTimeoutMs} ms`));
+      this.fail(new MailError('timeout', `POP3 server ${host}:${port}: no session within ${this.connectTimeoutMs} ms (connect, TLS, greeting)`));
     }, this.connectTimeoutMs);
     try {
       // Expected before the socket exists: with TLS the greeting can arrive in the same read as the handshake's end.
@@ -331,7 +333,7 @@ export class Pop3Client {
 }
 
 function checkOptions(options: Pop3Options): void {
-  if (options.security !== 'none' && options.security !== 'starttls' && options.security !== 'tls') {
+  if (!isSecurity(options.security)) {
     throw new MailError('invalid-config', 'unknown security mode', { field: 'security' });
   }
   // A line break in a command argument would let the value smuggle in commands of its own.
