@@ -50,15 +50,38 @@ export function hostIsAddress(host: string): boolean {
   return isIP(host.replace(/^\[|\]$/g, '')) !== 0;
 }
 
+/**
+ * A port left out entirely (older or hand-written flows) takes the default; anything else is
+ * taken as given, so a wrong value is reported rather than silently replaced.
+ */
+function portOf(value: unknown, fallback: number): number {
+  if (value === undefined || value === null || value === '') return fallback;
+  return Number(value);
+}
+
 /** Node-RED hands config properties over as loosely typed JSON; this is where they get their types. */
 export function toReceiveSettings(raw: Record<string, unknown>, credentials: { user?: string; password?: string }): ReceiveSettings {
   const protocol = isReceiveProtocol(raw.protocol) ? raw.protocol : 'imap';
   const security = isSecurity(raw.security) ? raw.security : 'tls';
-  const port = Number(raw.port);
   return {
     protocol,
     host: String(raw.host ?? '').trim(),
-    port: Number.isFinite(port) && port > 0 ? port : defaultPort(protocol, security),
+    port: portOf(raw.port, defaultPort(protocol, security)),
+    security,
+    certificate: String(raw.certificate ?? ''),
+    user: String(credentials.user ?? ''),
+    password: String(credentials.password ?? ''),
+  };
+}
+
+/** The send connection is the receive connection without a protocol: SMTP is the only one. */
+export type SendSettings = ServerSettings;
+
+export function toSendSettings(raw: Record<string, unknown>, credentials: { user?: string; password?: string }): SendSettings {
+  const security = isSecurity(raw.security) ? raw.security : 'starttls';
+  return {
+    host: String(raw.host ?? '').trim(),
+    port: portOf(raw.port, defaultPort('smtp', security)),
     security,
     certificate: String(raw.certificate ?? ''),
     user: String(credentials.user ?? ''),

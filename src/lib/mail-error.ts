@@ -48,6 +48,8 @@ const TLS_UNTRUSTED = new Set([
 
 interface ErrorLike {
   code?: unknown;
+  /** nodemailer replaces `code` with its own (ESOCKET) and keeps the socket's here. */
+  originalCode?: unknown;
   message?: unknown;
   reason?: unknown;
   authenticationFailed?: unknown;
@@ -73,10 +75,10 @@ export function classifyError(err: unknown): MailError {
 }
 
 function classifyOne(e: ErrorLike): FailureCode | null {
-  const code = typeof e.code === 'string' ? e.code : '';
+  const code = typeof e.originalCode === 'string' ? e.originalCode : typeof e.code === 'string' ? e.code : '';
   const message = typeof e.message === 'string' ? e.message : '';
   if (e.authenticationFailed === true) return 'auth';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_NODATA') return 'dns';
+  if (code === 'ENOTFOUND' || code === 'EDNS' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_NODATA') return 'dns';
   if (code === 'ECONNREFUSED') return 'refused';
   if (code === 'ETIMEDOUT' || code === 'ETIMEOUT' || code === 'ConnectionTimeout' || code === 'GreetingTimeout' || code === 'SocketTimeout' || code === 'CONNECT_TIMEOUT' || code === 'UPGRADE_TIMEOUT') return 'timeout';
   if (TLS_UNTRUSTED.has(code)) return 'tls-untrusted';

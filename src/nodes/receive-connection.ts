@@ -6,7 +6,7 @@ import { validateReceive } from '../lib/validate-receive';
 import type { ValidateOutcome } from '../lib/validate-receive';
 import { RECEIVE_CONNECTION_TYPE } from './shared/receive-connection-node';
 import type { ReceiveConnectionNode, ReceiveCredentials } from './shared/receive-connection-node';
-import { registerValidateRoute } from './shared/validate-route';
+import { registerValidateRoute, sameServer } from './shared/validate-route';
 
 
 interface ReceiveConnectionDef extends NodeDef {
@@ -45,10 +45,7 @@ export = function register(RED: NodeAPI): void {
     kind: 'receive',
     nodeType: RECEIVE_CONNECTION_TYPE,
     toSettings: (body, credentials) => toReceiveSettings(body, credentials),
-    sameServer: (deployed, posted) =>
-      String(deployed.protocol) === String(posted.protocol) &&
-      String(deployed.host).trim() === String(posted.host).trim() &&
-      Number(deployed.port) === Number(posted.port),
+    sameServer: (deployed, posted) => String(deployed.protocol) === String(posted.protocol) && sameServer(deployed, posted),
     validate: (settings) => validateReceive(settings),
     describe: (outcome: ValidateOutcome) =>
       outcome.ok

@@ -241,7 +241,7 @@ describe('Validate route', () => {
     const conn = connection('imap', 'tls');
     const saved = await helper.request().post('/mailwire/validate/receive').send(body({ host: conn.host, port: conn.port, password: '__PWRD__' })).expect(200);
     assert.equal(saved.body.code, 'ok');
-    for (const change of [{ port: serverInfo().ports.imap, security: 'starttls' }, { user: 'someone-else' }, { host: '127.0.0.1' }, { id: 'nope' }, { protocol: 'pop3', port: serverInfo().ports.pop3s }]) {
+    for (const change of [{ port: serverInfo().ports.imap, security: 'starttls' }, { security: 'none' }, { certificate: '' }, { user: 'someone-else' }, { host: '127.0.0.1' }, { id: 'nope' }, { protocol: 'pop3', port: serverInfo().ports.pop3s }]) {
       const refused = await helper.request().post('/mailwire/validate/receive').send(body({ host: conn.host, port: conn.port, password: '__PWRD__', ...change })).expect(200);
       assert.equal(refused.body.code, 'invalid-config', JSON.stringify(change));
       assert.equal(refused.body.details.problem, 'saved-password');

@@ -34,6 +34,8 @@ describe('connection options', () => {
     assert.equal(findSettingsProblem({ ...s, port: 0 }), 'port');
     assert.equal(findSettingsProblem({ ...s, certificate: 'junk' }), 'certificate');
     assert.equal(findSettingsProblem({ ...s, user: '' }), 'user');
+    assert.equal(toReceiveSettings({ protocol: 'imap', host: 'h', security: 'starttls' }, {}).port, 143, 'missing port: default');
+    assert.equal(findSettingsProblem(toReceiveSettings({ protocol: 'imap', host: 'h', port: 0 }, {})), 'port', 'a wrong port is reported, not replaced');
   });
 });
 

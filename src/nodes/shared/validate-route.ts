@@ -22,6 +22,20 @@ export interface ValidateRouteOptions<TSettings> {
   describe(outcome: ValidateOutcome): string;
 }
 
+/**
+ * Where a saved password would go, and how it would travel: the deployed values must all match,
+ * so a saved password is never sent to another server, nor over a weaker security method.
+ */
+export function sameServer(deployed: Record<string, unknown>, posted: Record<string, unknown>): boolean {
+  const text = (v: unknown): string => String(v ?? '').trim();
+  return (
+    text(deployed.host) === text(posted.host) &&
+    Number(deployed.port) === Number(posted.port) &&
+    text(deployed.security) === text(posted.security) &&
+    text(deployed.certificate) === text(posted.certificate)
+  );
+}
+
 interface DeployedConfig {
   type?: string;
   config?: Record<string, unknown>;
