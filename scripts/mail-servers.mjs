@@ -175,6 +175,8 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = inet:127.0.0.1:${ports.sasl}
 smtpd_sasl_auth_enable = yes
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+# Test recipients with fixed answers: one refused for good, one refused for now.
+smtpd_recipient_restrictions = check_recipient_access texthash:${s}/postfix/etc/recipient_access
 smtputf8_enable = yes
 message_size_limit = 52428800
 smtpd_error_sleep_time = 0
@@ -227,6 +229,7 @@ async function startPostfix(info) {
   for (const sub of ['etc', 'spool', 'data']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   fs.writeFileSync(path.join(dir, 'etc', 'main.cf'), postfixMainCf(info));
   fs.writeFileSync(path.join(dir, 'etc', 'master.cf'), postfixMasterCf());
+  fs.writeFileSync(path.join(dir, 'etc', 'recipient_access'), 'rejected@example.test REJECT no such user here\ntempfail@example.test 451 4.3.0 try again later\n');
   const conf = path.join(dir, 'etc');
   spawnSync('postfix', ['-c', conf, 'stop'], { stdio: 'ignore' });
   execFileSync('postfix', ['-c', conf, 'set-permissions'], { stdio: 'ignore' });

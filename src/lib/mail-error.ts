@@ -84,7 +84,7 @@ function classifyOne(e: ErrorLike): FailureCode | null {
   if (TLS_UNTRUSTED.has(code)) return 'tls-untrusted';
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'tls-hostname';
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || /wrong version number|packet length too long|unknown protocol|http request/i.test(message)) return 'tls-mode';
-  if (code === 'STARTTLS_UNAVAILABLE' || (/STARTTLS/i.test(message) && /not|fail|refus|required/i.test(message))) return 'starttls-unavailable';
+  if (code === 'STARTTLS_UNAVAILABLE' || code === 'ETLS' || (/STARTTLS/i.test(message) && /not|fail|refus|required/i.test(message))) return 'starttls-unavailable';
   if (code === 'AUTHENTICATIONFAILED' || code === 'EAUTH') return 'auth';
   if (code === 'NONEXISTENT' || code === 'TRYCREATE') return 'folder';
   return null;

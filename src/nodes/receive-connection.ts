@@ -3,11 +3,11 @@ import { toReceiveSettings } from '../lib/connection-options';
 import type { ReceiveSettings } from '../lib/connection-options';
 import type { MailError } from '../lib/mail-error';
 import { validateReceive } from '../lib/validate-receive';
-import type { ValidateOutcome } from '../lib/validate-receive';
+import type { ValidateOutcome } from '../lib/validate';
 import { RECEIVE_CONNECTION_TYPE } from './shared/receive-connection-node';
 import type { ReceiveConnectionNode, ReceiveCredentials } from './shared/receive-connection-node';
+import { describeFailure } from './shared/describe-failure';
 import { registerValidateRoute, sameServer } from './shared/validate-route';
-
 
 interface ReceiveConnectionDef extends NodeDef {
   description: string;
@@ -19,12 +19,7 @@ interface ReceiveConnectionDef extends NodeDef {
 }
 
 export = function register(RED: NodeAPI): void {
-  const describe = (code: string, details: Record<string, string>): string => {
-    const merged = { ...details };
-    if (code === 'invalid-config' && details.problem) merged.problem = RED._(`${RECEIVE_CONNECTION_TYPE}.errors.config.${details.problem}`);
-    if (code === 'tls-mode' && details.found) merged.found = RED._(`${RECEIVE_CONNECTION_TYPE}.found.${details.found}`);
-    return RED._(`${RECEIVE_CONNECTION_TYPE}.errors.${code}`, merged);
-  };
+  const describe = (code: string, details: Record<string, string>): string => describeFailure(RED, RECEIVE_CONNECTION_TYPE, code, details);
 
   function ReceiveConnection(this: ReceiveConnectionNode, def: ReceiveConnectionDef): void {
     RED.nodes.createNode(this, def);

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ReceiveSettings } from '../../src/lib/connection-options';
 import { validateReceive } from '../../src/lib/validate-receive';
-import type { ValidateOutcome } from '../../src/lib/validate-receive';
+import type { ValidateOutcome } from '../../src/lib/validate';
 import { authority, selfSigned } from '../support/certificates';
 import { closedPort, imapWithoutStartTls, pop3WithoutStls, silentServer, tlsServer } from '../support/fake-servers';
 import type { FakeServer } from '../support/fake-servers';

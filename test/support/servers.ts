@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
-import type { ReceiveSettings, Security } from '../../src/lib/connection-options';
+import type { ReceiveSettings, Security, ServerSettings } from '../../src/lib/connection-options';
 
 export interface ServerInfo {
   stateDir: string;
@@ -123,4 +123,47 @@ export async function listMailbox(user: string, folder = 'INBOX'): Promise<Array
   } finally {
     await client.logout().catch(() => undefined);
   }
+}
+
+/** The raw messages of a mailbox in arrival order, waiting until at least `count` are there. */
+export async function waitForMessages(user: string, count: number, timeoutMs = 10000): Promise<Buffer[]> {
+  const info = serverInfo();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new ImapFlow({ host: '127.0.0.1', port: info.ports.imap, secure: false, doSTARTTLS: false, auth: { user, pass: info.password }, logger: false });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      const lock = await client.getMailboxLock('INBOX', { readOnly: true });
+      try {
+        const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
+        if (exists >= count) {
+          const out: Buffer[] = [];
+          for await (const m of client.fetch('1:*', { source: true })) out.push(m.source ?? Buffer.alloc(0));
+          return out;
+        }
+      } finally {
+        lock.release();
+      }
+    } finally {
+      await client.logout().catch(() => undefined);
+    }
+    if (Date.now() > deadline) throw new Error(`mailbox ${user} did not get ${count} message(s) in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function sendSettings(security: Security, user: string, overrides: Partial<ServerSettings> = {}): ServerSettings {
+  const info = serverInfo();
+  const ports = info.ports as Required<ServerInfo['ports']>;
+  const port = security === 'tls' ? ports.submissions : ports.submission;
+  return {
+    host: security === 'none' ? '127.0.0.1' : 'localhost',
+    port: security === 'none' ? ports.smtp : port,
+    security,
+    certificate: security === 'none' ? '' : certificatePem(),
+    user: security === 'none' ? '' : user,
+    password: security === 'none' ? '' : info.password,
+    ...overrides,
+  };
 }

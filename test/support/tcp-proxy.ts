@@ -10,6 +10,9 @@ export class TcpProxy {
   private clientData: Buffer[] = [];
   private readonly sockets = new Set<net.Socket>();
 
+  /** Rewrites what the server sends before the client sees it (a man in the middle). */
+  transformFromServer: ((chunk: Buffer) => Buffer) | undefined;
+
   private constructor(private readonly targetPort: number) {
     this.server = net.createServer((client) => this.accept(client));
   }
@@ -45,7 +48,7 @@ export class TcpProxy {
     });
     upstream.on('data', (chunk: Buffer) => {
       this.bytesFromServer += chunk.length;
-      client.write(chunk);
+      client.write(this.transformFromServer ? this.transformFromServer(chunk) : chunk);
     });
     const end = (): void => {
       client.destroy();

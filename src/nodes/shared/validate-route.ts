@@ -1,6 +1,6 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import type { ValidateOutcome } from '../../lib/validate-receive';
+import type { ValidateOutcome } from '../../lib/validate';
 
 /** The value Node-RED's editor puts in a password field whose saved value it does not show. */
 export const SAVED_PASSWORD = '__PWRD__';
