@@ -1,17 +1,25 @@
 import nodemailer from 'nodemailer';
 import type { SendSettings } from './connection-options';
+import { MailError } from './mail-error';
 import { transportOptions } from './smtp/smtp-sender';
 import { VALIDATE_TIMEOUTS, runValidation } from './validate';
 import type { Attempt, ValidateOutcome, ValidateTimeouts } from './validate';
 
 /** Connect, EHLO, STARTTLS when chosen, AUTH when a user is set: nodemailer's verify(). */
 async function trySmtp(settings: SendSettings, stepMs: number, signal: AbortSignal): Promise<Attempt> {
-  const transport = nodemailer.createTransport(transportOptions(settings, { connectMs: stepMs, greetingMs: stepMs, socketMs: stepMs }));
+  let startTlsRefused = false;
+  const transport = nodemailer.createTransport(
+    transportOptions(settings, { connectMs: stepMs, greetingMs: stepMs, socketMs: stepMs }, () => {
+      startTlsRefused = true;
+    }),
+  );
   const onAbort = (): void => transport.close();
   signal.addEventListener('abort', onAbort);
   try {
     await transport.verify();
     return {};
+  } catch (err) {
+    throw startTlsRefused ? new MailError('starttls-unavailable', 'STARTTLS not offered', {}, { cause: err }) : err;
   } finally {
     signal.removeEventListener('abort', onAbort);
     transport.close();

@@ -1,8 +1,9 @@
 import nodemailer from 'nodemailer';
 import type { SendSettings } from '../connection-options';
-import { classifyError } from '../mail-error';
+import { MailError, classifyError } from '../mail-error';
 import { buildTrustOptions } from '../tls-trust';
 import type { OutgoingMail } from './outgoing-mail';
+import { startTlsGuardedSocket } from './starttls-guard';
 
 export interface SmtpTimeouts {
   connectMs: number;
@@ -38,7 +39,7 @@ export class SmtpRefusal extends Error {
  * fails before AUTH when the server does not offer it or refuses it. `ignoreTLS` for 'none'
  * keeps a plain connection plain, as the user chose.
  */
-export function transportOptions(settings: SendSettings, timeouts: SmtpTimeouts) {
+export function transportOptions(settings: SendSettings, timeouts: SmtpTimeouts, onStartTlsRefused?: () => void) {
   return {
     host: settings.host,
     port: settings.port,
@@ -54,6 +55,7 @@ export function transportOptions(settings: SendSettings, timeouts: SmtpTimeouts)
     disableUrlAccess: true,
     logger: false,
     debug: false,
+    getSocket: settings.security === 'starttls' ? startTlsGuardedSocket(timeouts.connectMs, onStartTlsRefused) : undefined,
   };
 }
 
@@ -78,13 +80,16 @@ function responseCodeOf(err: unknown): number | undefined {
 export class SmtpSender {
   private readonly transport;
   private closed = false;
+  private startTlsRefusals = 0;
 
   constructor(
     settings: SendSettings,
     private readonly options: SenderOptions = DEFAULT_SENDER_OPTIONS,
   ) {
     this.transport = nodemailer.createTransport({
-      ...transportOptions(settings, options.timeouts ?? SMTP_RUNTIME_TIMEOUTS),
+      ...transportOptions(settings, options.timeouts ?? SMTP_RUNTIME_TIMEOUTS, () => {
+        this.startTlsRefusals += 1;
+      }),
       pool: true,
       maxConnections: options.maxConnections,
       maxMessages: Infinity,
@@ -95,6 +100,7 @@ export class SmtpSender {
   }
 
   async send(mail: OutgoingMail): Promise<SendResult> {
+    const refusalsBefore = this.startTlsRefusals;
     for (let attempt = 1; ; attempt += 1) {
       if (this.closed) throw classifyError(Object.assign(new Error('sender closed'), { code: 'ECONNECTION' }));
       try {
@@ -127,6 +133,7 @@ export class SmtpSender {
           continue;
         }
         if (code !== undefined && code >= 400) throw new SmtpRefusal(code, code >= 500, attempt, { cause: err });
+        if (this.startTlsRefusals > refusalsBefore) throw new MailError('starttls-unavailable', 'STARTTLS not offered', {}, { cause: err });
         throw classifyError(err);
       }
     }

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Runs the receive benchmark compiled to .build/bench/drain.js (npm run bench builds it first),
+// with the private mail servers started for the run and stopped after, unless they were already
+// up. Arguments are passed on: `npm run bench -- pop3-drain --count=200`.
+//
+// The bench runs for minutes and every build wipes dist/ and .build/, so it runs from a private
+// copy of both (node_modules linked in): a rebuild meanwhile cannot pull files from under it, and
+// every run measures the same code.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as servers from './mail-servers.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const entry = path.join(root, '.build', 'bench', 'drain.js');
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+if (!fs.existsSync(entry)) {
+  process.stderr.write(`${path.relative(root, entry)} is missing: run "node scripts/build.mjs" (or "npm run bench") first\n`);
+  process.exit(1);
+}
+
+const snapshot = fs.mkdtempSync(path.join(os.tmpdir(), 'mailwire-bench-'));
+for (const dir of ['dist', '.build']) fs.cpSync(path.join(root, dir), path.join(snapshot, dir), { recursive: true });
+fs.symlinkSync(path.join(root, 'node_modules'), path.join(snapshot, 'node_modules'), 'dir');
+
+const alreadyUp = await portOpen(servers.ports.imap);
+if (!alreadyUp) await servers.start();
+let status = 1;
+try {
+  const result = spawnSync(process.execPath, [path.join(snapshot, '.build', 'bench', 'drain.js'), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    cwd: root,
+    // The copy is not under the repository, so say where the servers keep their state.
+    env: { ...process.env, MAILWIRE_STATE_DIR: servers.stateDir },
+  });
+  status = result.status ?? 1;
+} finally {
+  if (!alreadyUp) await servers.stop();
+  fs.rmSync(snapshot, { recursive: true, force: true });
+}
+process.exit(status);
