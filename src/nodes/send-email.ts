@@ -13,9 +13,12 @@ interface SendEmailDef extends NodeDef, TypedFields {
   priority: string;
 }
 
-/** An Error for done(): Catch nodes get the text, flows can branch on `code`. */
+/**
+ * An Error for done(): Catch nodes get exactly the text (Node-RED shows err.toString(), and an
+ * empty name leaves off the "Error: " prefix); flows can branch on `code`.
+ */
 function failure(message: string, code: string): Error {
-  return Object.assign(new Error(message), { code });
+  return Object.assign(new Error(message), { code, name: '' });
 }
 
 export = function register(RED: NodeAPI): void {

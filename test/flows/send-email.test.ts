@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { simpleParser } from 'mailparser';
+import type { NodeMessage } from 'node-red';
+import type { NodeInitializer } from '../support/flows';
+import { coreNode, helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../support/flows';
+import { certificatePem, serverInfo, uniqueUser, waitForMessages } from '../support/servers';
+
+type Flow = Parameters<typeof helper.load>[1];
+type Msg = NodeMessage & Record<string, unknown>;
+
+// The helper's typings take one initializer; its code takes an array as well.
+const nodes = (): NodeInitializer => [nodeModule('send-connection'), nodeModule('send-email'), coreNode('common/25-catch.js')] as unknown as NodeInitializer;
+
+function flow(sendOverrides: Record<string, unknown>, security: 'none' | 'starttls' | 'tls' = 'tls'): Flow {
+  const info = serverInfo();
+  const port = { none: info.ports.smtp, starttls: info.ports.submission, tls: info.ports.submissions }[security];
+  return [
+    { id: 'tab', type: 'tab' },
+    { id: 'sconn', type: 'mailwire-send-connection', name: 'smtp', host: security === 'none' ? '127.0.0.1' : 'localhost', port, security, certificate: security === 'none' ? '' : certificatePem() },
+    { id: 'send', type: 'mailwire-send-email', z: 'tab', connection: 'sconn', from: 'Node <node@example.test>', to: '', subject: '', text: '', cc: '', bcc: '', priority: 'consumed', wires: [['out']], ...sendOverrides },
+    { id: 'out', type: 'helper', z: 'tab' },
+    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 'tab' },
+  ] as unknown as Flow;
+}
+
+const credentials = (password = serverInfo().password) => ({ sconn: { user: 'flow-sender', password } });
+
+function record(id: string): Msg[] {
+  const seen: Msg[] = [];
+  helper.getNode(id).on('input', (msg: NodeMessage) => seen.push(msg as Msg));
+  return seen;
+}
+
+describe('Send Email in a flow', () => {
+  before(async () => {
+    useTempUserDir();
+    await startServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+  after(async () => {
+    await stopServer();
+  });
+
+  it('sends, then passes the message on with msg.sent', async () => {
+    const rcpt = uniqueUser('flowrcpt');
+    await helper.load(nodes(), flow({}), credentials());
+    const out = record('out');
+    helper.getNode('send').receive({ to: `${rcpt}@example.test`, subject: 'from a flow', payload: 'hello', keep: 'me' } as unknown as NodeMessage);
+    await waitFor(() => out.length === 1, 10000, 'msg.sent');
+    const sent = out[0].sent as { messageId: string; accepted: string[]; rejected: string[]; response: string };
+    assert.deepEqual(sent.accepted, [`${rcpt}@example.test`]);
+    assert.deepEqual(sent.rejected, []);
+    assert.match(sent.response, /^250/);
+    assert.equal(out[0].keep, 'me', 'the rest of the message passes through');
+    const [raw] = await waitForMessages(rcpt, 1);
+    assert.equal((await simpleParser(raw)).messageId, sent.messageId);
+  });
+
+  for (const priority of ['consumed', 'input'] as const) {
+    it(`Parameter Priority "${priority}", field by field, against the real server`, async () => {
+      const [typedTo, msgTo, typedCc, msgBcc] = [uniqueUser('tto'), uniqueUser('mto'), uniqueUser('tcc'), uniqueUser('mbcc')];
+      await helper.load(nodes(), flow({ priority, from: 'Typed <typed@example.test>', to: `${typedTo}@example.test`, cc: `${typedCc}@example.test`, subject: 'typed subject', text: 'typed text' }), credentials());
+      const out = record('out');
+      // The message sets from, to, bcc, subject, payload; cc is only typed, bcc only on the message.
+      helper.getNode('send').receive({ from: 'Mapped <mapped@example.test>', to: `${msgTo}@example.test`, bcc: `${msgBcc}@example.test`, subject: 'msg subject', payload: 'msg text' } as unknown as NodeMessage);
+      await waitFor(() => out.length === 1, 10000, 'the send');
+      const winnerTo = priority === 'consumed' ? msgTo : typedTo;
+      const [raw] = await waitForMessages(winnerTo, 1);
+      const parsed = await simpleParser(raw);
+      assert.equal(parsed.from?.value[0].address, priority === 'consumed' ? 'mapped@example.test' : 'typed@example.test');
+      assert.equal(parsed.subject, priority === 'consumed' ? 'msg subject' : 'typed subject');
+      assert.equal(parsed.text?.trim(), priority === 'consumed' ? 'msg text' : 'typed text');
+      assert.equal((parsed.cc as { text: string } | undefined)?.text, `${typedCc}@example.test`, 'cc empty on the message: typed in both modes');
+      await waitForMessages(msgBcc, 1); // bcc empty in the node: the message's in both modes
+      assert.deepEqual((out[0].sent as { accepted: string[] }).accepted.sort(), [`${winnerTo}@example.test`, `${typedCc}@example.test`, `${msgBcc}@example.test`].sort());
+    });
+  }
+
+  it('bad input is refused before sending: a Catch node gets it, nothing is passed on, the node keeps working', async () => {
+    await helper.load(nodes(), flow({}), credentials());
+    const out = record('out');
+    const caught = record('caught');
+    const send = helper.getNode('send');
+    const inputs = [
+      { payload: 'no recipient' },
+      { to: 'a@example.test\r\nBcc: evil@example.test', payload: 'x' },
+      { to: 'a@example.test', subject: 'x\r\nBcc: evil@example.test' },
+      { to: 'a@example.test', attachments: [{ path: '/etc/passwd' }] },
+      { to: 'a@example.test', from: 'one@example.test, two@example.test' },
+    ];
+    for (const msg of inputs) send.receive(msg as unknown as NodeMessage);
+    await waitFor(() => caught.length === inputs.length, 5000, 'five errors');
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message),
+      ['mailwire-send-email.errors.no-recipient', 'mailwire-send-email.errors.bad-address', 'mailwire-send-email.errors.bad-header', 'mailwire-send-email.errors.bad-attachment', 'mailwire-send-email.errors.bad-address'],
+    );
+    assert.equal(out.length, 0);
+    const rcpt = uniqueUser('after');
+    send.receive({ to: `${rcpt}@example.test`, payload: 'still works' } as unknown as NodeMessage);
+    await waitFor(() => out.length === 1, 10000, 'a good send after the bad ones');
+  });
+
+  it('a wrong password: done(err) with the auth text, red status, no secret in the error', async () => {
+    await helper.load(nodes(), flow({}), credentials('wrong-password-sentinel'));
+    const caught = record('caught');
+    helper.getNode('send').receive({ to: 'x@example.test', payload: 'x' } as unknown as NodeMessage);
+    await waitFor(() => caught.length === 1, 10000, 'the auth error');
+    assert.equal((caught[0].error as { message: string }).message, 'mailwire-send-connection.errors.auth');
+    assert.doesNotMatch(JSON.stringify(caught[0]), /wrong-password-sentinel/);
+  });
+
+  it('500 messages through one node share the pooled connection and all arrive', async () => {
+    const rcpt = uniqueUser('burst');
+    await helper.load(nodes(), flow({}), credentials());
+    const out = record('out');
+    const caught = record('caught');
+    const send = helper.getNode('send');
+    for (let i = 0; i < 500; i += 1) send.receive({ to: `${rcpt}@example.test`, subject: `burst ${i}`, payload: 'x' } as unknown as NodeMessage);
+    await waitFor(() => out.length + caught.length === 500, 60000, '500 sends');
+    assert.equal(caught.length, 0);
+    const delivered = await waitForMessages(rcpt, 500, 60000);
+    assert.equal(delivered.length, 500);
+  });
+
+  it('Validate route for the send connection', async () => {
+    await helper.load(nodes(), flow({}), credentials());
+    const info = serverInfo();
+    const body = { id: 'sconn', host: 'localhost', port: info.ports.submissions, security: 'tls', certificate: certificatePem(), user: 'flow-sender', password: '__PWRD__' };
+    const ok = await helper.request().post('/mailwire/validate/send').send(body).expect(200);
+    assert.equal(ok.body.code, 'ok');
+    assert.equal(ok.body.message, 'mailwire-send-connection.validate.ok');
+    const moved = await helper.request().post('/mailwire/validate/send').send({ ...body, port: info.ports.submission, security: 'starttls' }).expect(200);
+    assert.equal(moved.body.details.problem, 'saved-password');
+    assert.ok(!JSON.stringify([ok.body, moved.body]).includes(info.password));
+  });
+});
