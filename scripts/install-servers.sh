@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo run privately (Dovecot; Postfix for the
 # send side), without letting apt start the system services: a temporary policy-rc.d refuses.
+# Extra package names given as arguments are installed too (CI adds the browser for editor tests).
 set -euo pipefail
-packages=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix openssl)
+packages=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix openssl "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

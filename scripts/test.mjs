@@ -35,7 +35,9 @@ const alreadyUp = await portOpen(servers.ports.imap);
 if (!alreadyUp) await servers.start();
 let status = 1;
 try {
-  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+  const tap = process.env.MAILWIRE_TAP_FILE;
+  const reporters = tap ? ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`] : ['--test-reporter=spec'];
+  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...reporters, ...files], {
     stdio: 'inherit',
     cwd: root,
     env: { ...process.env, MAILWIRE_TEST: '1' },

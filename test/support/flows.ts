@@ -4,9 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import helper from 'node-red-node-test-helper';
+import { nodeRedDir } from './node-red-dir';
 import { repoRoot } from './servers';
 
-helper.init(require.resolve('node-red'));
+
+helper.init(require.resolve(nodeRedDir));
 
 export { helper };
 
@@ -20,7 +22,7 @@ export function nodeModule(name: 'receive-connection' | 'receive-email' | 'send-
 
 export function coreNode(file: string): NodeInitializer {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', file));
+  return require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [nodeRedDir] })), 'core', file));
 }
 
 export function useTempUserDir(): string {
