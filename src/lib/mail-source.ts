@@ -29,7 +29,9 @@ export interface PollResult {
 
 export interface MailSource {
   poll(request: PollRequest, listener: PollListener): Promise<PollResult>;
-  /** Ends the connection promptly; an in-flight poll rejects. */
+  /** Drops the current connection (an in-flight poll rejects); the next poll reconnects. */
+  reset(): void;
+  /** Ends the connection promptly for good; an in-flight poll rejects. */
   close(): Promise<void>;
 }
 

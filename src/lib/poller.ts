@@ -9,6 +9,13 @@ export interface PollerOptions {
   run: () => Promise<void>;
   /** Called after a failed poll with the wait before the next try. */
   onFailure: (err: unknown, retryInMs: number) => void;
+  /**
+   * A poll that has not settled after this long is taken as hung: `onStall` should break its
+   * connection so that it fails and the next one starts afresh. A safety net under the
+   * libraries' own socket timeouts.
+   */
+  stallAfterMs?: number;
+  onStall?: () => void;
 }
 
 /**
@@ -45,6 +52,7 @@ export class Poller {
   }
 
   private async tick(): Promise<void> {
+    const watchdog = this.options.stallAfterMs ? setTimeout(() => this.options.onStall?.(), this.options.stallAfterMs) : undefined;
     try {
       await this.options.run();
       this.failures = 0;
@@ -55,6 +63,8 @@ export class Poller {
       const wait = Math.min(this.options.maxBackoffMs, Math.max(this.options.intervalMs, this.options.minBackoffMs ?? 1000) * 2 ** (this.failures - 1));
       this.options.onFailure(err, wait);
       this.schedule(wait);
+    } finally {
+      clearTimeout(watchdog);
     }
   }
 

@@ -8,6 +8,11 @@ export interface FolderProgress {
   lastUid: number;
   /** UIDs reported as unreadable or too large: never fetched again. */
   skipped: number[];
+  /**
+   * Unseen Only: UIDs emitted whose \Seen store is not confirmed yet. After a broken connection
+   * they are marked on the next poll instead of being emitted again.
+   */
+  pendingSeen?: number[];
 }
 
 /** POP3 has no flags, so "new" is "UIDL not in emitted". */

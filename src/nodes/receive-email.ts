@@ -15,7 +15,13 @@ import type { ReceiveConnectionNode } from './shared/receive-connection-node';
 const TYPE = 'mailwire-receive-email';
 /** Longer than this between polls, an idle IMAP connection is closed rather than kept. */
 const KEEP_ALIVE_MAX_INTERVAL_MS = 25_000;
-const MAX_BACKOFF_MS = 5 * 60_000;
+/**
+ * Back-off after failures stops growing at one delay plus this, so mail that arrives after an
+ * outage is emitted within about one delay plus 10 s of the server's return.
+ */
+const BACKOFF_CAP_EXTRA_MS = 8_000;
+/** A poll still running after this long is taken as hung (see Poller.stallAfterMs). */
+const STALL_AFTER_MS = 10 * 60_000;
 const CLOSE_GRACE_MS = 1500;
 
 interface ReceiveEmailDef extends NodeDef {
@@ -26,6 +32,8 @@ interface ReceiveEmailDef extends NodeDef {
   delayUnit: string;
   maxEmails: number | string;
   pop3Delete?: boolean;
+  /** MiB; larger emails are reported and never downloaded. */
+  sizeLimit?: number | string;
 }
 
 function maxEmailsOf(value: number | string): number {
@@ -63,7 +71,9 @@ export = function register(RED: NodeAPI): void {
     const intervalMs = toMilliseconds(def.delay, def.delayUnit);
     const request = { folder, unseenOnly: def.unseenOnly !== false, maxEmails: maxEmailsOf(def.maxEmails) };
     const state = new StateStore(stateFile(RED, node.id));
-    const common = { settings, connectionId: connection.id, state, sizeLimit: DEFAULT_SIZE_LIMIT };
+    const limitMiB = Number(def.sizeLimit);
+    const sizeLimit = Number.isFinite(limitMiB) && limitMiB > 0 ? Math.round(limitMiB * 1024 * 1024) : DEFAULT_SIZE_LIMIT;
+    const common = { settings, connectionId: connection.id, state, sizeLimit };
     const source: MailSource = settings.protocol === 'imap'
       ? new ImapSource({ ...common, keepAlive: intervalMs <= KEEP_ALIVE_MAX_INTERVAL_MS })
       : new Pop3Source({ ...common, deleteAfterEmit: def.pop3Delete === true });
@@ -83,7 +93,9 @@ export = function register(RED: NodeAPI): void {
 
     const poller = new Poller({
       intervalMs,
-      maxBackoffMs: Math.max(intervalMs, MAX_BACKOFF_MS),
+      maxBackoffMs: intervalMs + BACKOFF_CAP_EXTRA_MS,
+      stallAfterMs: STALL_AFTER_MS,
+      onStall: () => source.reset(),
       run: async () => {
         node.status({ fill: 'yellow', shape: 'dot', text: t('status.polling') });
         const result = await source.poll(request, listener);

@@ -41,6 +41,8 @@ export = function register(RED: NodeAPI): void {
 
     const inputErrorText = (err: InputError): string => {
       const details: Record<string, string> = { ...err.details };
+      // "Email to" rather than "to": the name the user sees in the dialog.
+      if (details.field && /^(from|to|cc|bcc|subject)$/.test(details.field)) details.field = t(`label.${details.field}`);
       if (err.key === 'bad-address') details.reason = t(`reasons.${details.reason}`, { max: MAX_ADDRESSES });
       if (err.key === 'bad-attachment') details.reason = t(`attachment-reasons.${details.reason}`);
       return t(`errors.${err.key}`, details);

@@ -11,7 +11,8 @@ export interface ImapTimeouts {
   idleSocketMs: number;
 }
 
-export const RUNTIME_TIMEOUTS: ImapTimeouts = { connectMs: 15000, greetingMs: 15000, idleSocketMs: 30000 };
+// 20 s of silence on a busy connection is a dead connection (imapflow then probes with NOOP).
+export const RUNTIME_TIMEOUTS: ImapTimeouts = { connectMs: 15000, greetingMs: 15000, idleSocketMs: 20000 };
 
 function clientOptions(settings: ReceiveSettings, timeouts: ImapTimeouts, extra: Partial<ImapFlowOptions>): ImapFlowOptions {
   return {

@@ -19,6 +19,9 @@ export interface ImapSourceOptions {
   timeouts?: ImapTimeouts;
 }
 
+/** Messages per FETCH: bounds memory on a large backlog. */
+const FETCH_BATCH = 25;
+
 interface ServerError {
   mailboxMissing?: boolean;
   serverResponseCode?: string;
@@ -101,10 +104,24 @@ export class ImapSource implements MailSource {
     const found = (await client.search(query, { uid: true })) || [];
     // "n:*" also matches the highest UID when it is below n, hence the filter.
     let uids = found.filter((uid) => uid > current.lastUid && !skipped.has(uid)).sort((a, b) => a - b);
-    if (request.maxEmails > 0) uids = uids.slice(0, request.maxEmails);
-    if (uids.length === 0) return { emitted: 0, skipped: 0 };
 
     const result: PollResult = { emitted: 0, skipped: 0 };
+    if (request.unseenOnly) {
+      // Emitted before, but the \Seen store never got confirmed (the connection broke): mark
+      // them now instead of emitting them a second time. Entries no longer unread are done.
+      const unread = new Set(uids);
+      const owed = (current.pendingSeen ?? []).filter((uid) => unread.has(uid));
+      if (owed.length > 0) await client.messageFlagsAdd(owed, ['\\Seen'], { uid: true });
+      if ((current.pendingSeen ?? []).length > 0) {
+        current.pendingSeen = [];
+        this.options.state.set(scope, current);
+      }
+      const owedSet = new Set(owed);
+      uids = uids.filter((uid) => !owedSet.has(uid));
+    }
+    if (request.maxEmails > 0) uids = uids.slice(0, request.maxEmails);
+    if (uids.length === 0) return result;
+
     const origin = (uid: number): ImapOrigin => ({
       folder,
       uid,
@@ -126,33 +143,57 @@ export class ImapSource implements MailSource {
       if ((item.size ?? 0) > this.options.sizeLimit) skip(item.uid, 'too-large', { size: String(item.size), limit: String(this.options.sizeLimit) });
       else wanted.push(item.uid);
     }
-    if (wanted.length === 0) return result;
 
+    // In batches, so a large backlog never sits in memory at once and \Seen follows closely.
+    for (let i = 0; i < wanted.length && listener.isActive(); i += FETCH_BATCH) {
+      await this.fetchBatch(client, wanted.slice(i, i + FETCH_BATCH), request, listener, { scope, current, origin, skip, result });
+    }
+    return result;
+  }
+
+  private async fetchBatch(
+    client: ImapFlow,
+    batch: number[],
+    request: PollRequest,
+    listener: PollListener,
+    poll: { scope: string; current: FolderProgress; origin: (uid: number) => ImapOrigin; skip: (uid: number, reason: 'parse', detail: Record<string, string>) => void; result: PollResult },
+  ): Promise<void> {
+    const { scope, current } = poll;
     const emittedUids: number[] = [];
     try {
-      for await (const item of client.fetch(wanted, { uid: true, source: true }, { uid: true })) {
+      for await (const item of client.fetch(batch, { uid: true, source: true }, { uid: true })) {
         if (!listener.isActive()) break;
-        const parsed = await parseEmail(item.source ?? Buffer.alloc(0), origin(item.uid));
+        const parsed = await parseEmail(item.source ?? Buffer.alloc(0), poll.origin(item.uid));
         if (isParseFailure(parsed)) {
-          skip(item.uid, 'parse', { reason: parsed.reason });
+          poll.skip(item.uid, 'parse', { reason: parsed.reason });
           continue;
         }
         if (!listener.isActive()) break;
         listener.emit(parsed);
-        result.emitted += 1;
+        poll.result.emitted += 1;
         emittedUids.push(item.uid);
-        if (!request.unseenOnly) {
+        if (request.unseenOnly) {
+          // The journal: written right after the emit, cleared once \Seen is confirmed.
+          current.pendingSeen = [...(current.pendingSeen ?? []), item.uid];
+        } else {
           current.lastUid = Math.max(current.lastUid, item.uid);
-          this.options.state.set(scope, current);
         }
+        this.options.state.set(scope, current);
       }
     } finally {
       // Even when the fetch broke off, what was emitted is marked; what was not stays unread.
       if (request.unseenOnly && emittedUids.length > 0 && client.usable) {
         await client.messageFlagsAdd(emittedUids, ['\\Seen'], { uid: true });
+        const marked = new Set(emittedUids);
+        current.pendingSeen = (current.pendingSeen ?? []).filter((uid) => !marked.has(uid));
+        this.options.state.set(scope, current);
       }
     }
-    return result;
+  }
+
+  reset(): void {
+    this.client?.close();
+    this.client = undefined;
   }
 
   async close(): Promise<void> {

@@ -128,6 +128,11 @@ export class Pop3Source implements MailSource {
     return result;
   }
 
+  reset(): void {
+    this.client?.destroy();
+    this.client = undefined;
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     this.client?.destroy();
