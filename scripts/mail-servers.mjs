@@ -254,6 +254,26 @@ function waitForPort(port, timeoutMs) {
   });
 }
 
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts the servers unless they already run (someone else's, to be left alone). Returns the
+ * server info and whether this call started them, so the caller knows whether to stop them.
+ */
+export async function ensureStarted() {
+  if (fs.existsSync(infoFile) && (await portOpen(ports.imap))) {
+    const info = readInfo();
+    if (!info.smtp || (await portOpen(ports.submission))) return { info, started: false };
+  }
+  return { info: await start(), started: true };
+}
+
 export function readInfo() {
   return JSON.parse(fs.readFileSync(infoFile, 'utf8'));
 }

@@ -39,16 +39,33 @@ function writeSettings() {
 function writeDemoFlow(info) {
   const flowFile = path.join(userDir, 'flows.json');
   if (fs.existsSync(flowFile)) return; // a second start keeps what the user changed
+  const certificate = fs.readFileSync(info.certificate, 'utf8');
   const flow = [
     { id: 'demo-tab', type: 'tab', label: 'Mailwire demo' },
-    { id: 'demo-comment', type: 'comment', z: 'demo-tab', name: 'Receive Email polls the local demo mailbox; each email shows in the debug sidebar', x: 320, y: 40, wires: [] },
-    { id: 'demo-conn', type: 'mailwire-receive-connection', name: 'Local demo mailbox (IMAP)', description: 'The private Dovecot started by scripts/start.sh', protocol: 'imap', host: 'localhost', port: info.ports.imaps, security: 'tls', certificate: fs.readFileSync(info.certificate, 'utf8') },
-    { id: 'demo-recv', type: 'mailwire-receive-email', z: 'demo-tab', name: 'Demo inbox', connection: 'demo-conn', folder: '', unseenOnly: true, delay: 5, delayUnit: 's', maxEmails: 5, x: 140, y: 120, wires: [['demo-change']] },
-    { id: 'demo-change', type: 'change', z: 'demo-tab', name: 'map: sender and subject', rules: [{ t: 'set', p: 'summary', pt: 'msg', to: '"From " & from & ": " & topic', tot: 'jsonata' }], x: 380, y: 120, wires: [['demo-debug']] },
-    { id: 'demo-debug', type: 'debug', z: 'demo-tab', name: 'received email', active: true, tosidebar: true, complete: 'true', targetType: 'full', x: 620, y: 120, wires: [] },
+    { id: 'demo-comment', type: 'comment', z: 'demo-tab', name: 'Press the inject button: Send Email sends a test email to the demo mailbox, Receive Email picks it up, a change node maps it, the debug sidebar shows it', info: 'The connections point at the local mail server that scripts/start.sh runs (Dovecot and Postfix on 127.0.0.1), with the demo account and the server\'s self-signed certificate pasted in. Open them and press Validate.', x: 470, y: 40, wires: [] },
+    { id: 'demo-recv-conn', type: 'mailwire-receive-connection', name: 'Demo mailbox (IMAP)', description: 'The local Dovecot started by scripts/start.sh', protocol: 'imap', host: 'localhost', port: info.ports.imaps, security: 'tls', certificate },
+    { id: 'demo-send-conn', type: 'mailwire-send-connection', name: 'Demo mail server (SMTP)', description: 'The local Postfix started by scripts/start.sh', host: 'localhost', port: info.ports.submission, security: 'starttls', certificate },
+    { id: 'demo-inject', type: 'inject', z: 'demo-tab', name: 'send a test email', props: [{ p: 'payload' }], repeat: '', crontab: '', once: false, onceDelay: 0.1, topic: '', payload: '', payloadType: 'date', x: 160, y: 100, wires: [['demo-compose']] },
+    { id: 'demo-compose', type: 'change', z: 'demo-tab', name: 'map: test email', rules: [
+      { t: 'set', p: 'subject', pt: 'msg', to: '"Test email sent at " & $fromMillis(payload)', tot: 'jsonata' },
+      { t: 'set', p: 'payload', pt: 'msg', to: 'Hello from the Mailwire demo flow.', tot: 'str' },
+    ], x: 380, y: 100, wires: [['demo-send']] },
+    { id: 'demo-send', type: 'mailwire-send-email', z: 'demo-tab', name: 'Send Email', connection: 'demo-send-conn', from: `Demo <${DEMO_USER}@localhost>`, to: `${DEMO_USER}@localhost`, subject: '', text: '', cc: '', bcc: '', priority: 'consumed', x: 590, y: 100, wires: [['demo-sent']] },
+    { id: 'demo-sent', type: 'debug', z: 'demo-tab', name: 'sent', active: true, tosidebar: true, console: false, tostatus: false, complete: 'sent', targetType: 'msg', x: 770, y: 100, wires: [] },
+    { id: 'demo-recv', type: 'mailwire-receive-email', z: 'demo-tab', name: 'Demo inbox', connection: 'demo-recv-conn', folder: '', unseenOnly: true, delay: 3, delayUnit: 's', maxEmails: 5, x: 150, y: 180, wires: [['demo-map']] },
+    { id: 'demo-map', type: 'change', z: 'demo-tab', name: 'map: sender and subject', rules: [{ t: 'set', p: 'summary', pt: 'msg', to: '"From " & from & ": " & topic', tot: 'jsonata' }], x: 380, y: 180, wires: [['demo-debug']] },
+    { id: 'demo-debug', type: 'debug', z: 'demo-tab', name: 'received email', active: true, tosidebar: true, console: false, tostatus: true, complete: 'summary', targetType: 'msg', statusVal: 'topic', statusType: 'msg', x: 610, y: 180, wires: [] },
   ];
+  if (!info.smtp) {
+    // No Postfix: keep the receive half, which still works on its own.
+    const sendIds = new Set(['demo-send-conn', 'demo-inject', 'demo-compose', 'demo-send', 'demo-sent']);
+    flow.splice(0, flow.length, ...flow.filter((n) => !sendIds.has(n.id)));
+  }
   fs.writeFileSync(flowFile, JSON.stringify(flow, null, 2));
-  fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify({ 'demo-conn': { user: DEMO_USER, password: info.password } }, null, 2));
+  fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify({
+    'demo-recv-conn': { user: DEMO_USER, password: info.password },
+    'demo-send-conn': { user: DEMO_USER, password: info.password },
+  }, null, 2));
 }
 
 async function deliverWelcome(info) {
@@ -65,8 +82,11 @@ async function deliverWelcome(info) {
 
 fs.mkdirSync(userDir, { recursive: true });
 let mailInfo;
+let startedServers = false;
 try {
-  mailInfo = await servers.start();
+  const { info, started } = await servers.ensureStarted();
+  mailInfo = info;
+  startedServers = started;
 } catch (err) {
   process.stderr.write(`\nThe local mail server could not start: ${err.message}\nNode-RED starts anyway, with the nodes loaded but no demo mailbox.\n\n`);
 }
@@ -80,9 +100,12 @@ if (mailInfo) {
 const red = spawn(process.execPath, [path.join(root, 'node_modules', 'node-red', 'red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'inherit' });
 process.stdout.write(`\nNode-RED editor: http://127.0.0.1:${port}/\n`);
 if (mailInfo) {
-  process.stdout.write(`Demo mail account: user "${DEMO_USER}", password "${mailInfo.password}", host localhost\n` +
+  process.stdout.write(`Demo mail account: ${DEMO_USER}@localhost, user "${DEMO_USER}", password "${mailInfo.password}", host localhost\n` +
     `  IMAP ${mailInfo.ports.imap} (StartTLS) / ${mailInfo.ports.imaps} (SSL/TLS), POP3 ${mailInfo.ports.pop3} (StartTLS) / ${mailInfo.ports.pop3s} (SSL/TLS)\n` +
-    `  server certificate (paste into Server Certificate): ${mailInfo.certificate}\n`);
+    (mailInfo.smtp
+      ? `  SMTP ${mailInfo.ports.submission} (StartTLS) / ${mailInfo.ports.submissions} (SSL/TLS); mail to anything@localhost or anything@example.test stays on this machine\n`
+      : '  SMTP: not available (Postfix is not installed: apt-get install postfix); the demo flow has only its receive half\n') +
+    `  server certificate (already pasted in the demo connections): ${mailInfo.certificate}\n`);
 }
 process.stdout.write('Ctrl-C stops Node-RED and the mail server.\n\n');
 
@@ -91,7 +114,7 @@ const stopAll = async () => {
   if (stopping) return;
   stopping = true;
   red.kill('SIGINT');
-  await servers.stop({ quiet: true });
+  if (startedServers) await servers.stop({ quiet: true });
 };
 process.on('SIGINT', stopAll);
 process.on('SIGTERM', stopAll);

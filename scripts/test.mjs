@@ -3,7 +3,6 @@
 // servers started for the run (and stopped after, unless they were already up).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as servers from './mail-servers.mjs';
@@ -19,20 +18,12 @@ function findTests(dir) {
   }).sort();
 }
 
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 const filter = process.argv.slice(2);
 let files = findTests(path.join(root, '.build', 'test'));
 if (filter.length) files = files.filter((f) => filter.some((word) => f.includes(word)));
 
-const alreadyUp = await portOpen(servers.ports.imap);
-if (!alreadyUp) await servers.start();
+const { started } = await servers.ensureStarted();
+const alreadyUp = !started;
 let status = 1;
 try {
   const tap = process.env.MAILWIRE_TAP_FILE;
