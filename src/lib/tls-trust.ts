@@ -5,6 +5,8 @@ import { MailError } from './mail-error';
 
 /** The subset of node:tls options we ever set; certificate checking is never turned off. */
 export interface TrustOptions {
+  /** Always true, spelled out so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot turn checking off. */
+  rejectUnauthorized: true;
   servername?: string;
   ca?: string[];
   minVersion: tls.SecureVersion;
@@ -47,6 +49,7 @@ export function buildTrustOptions(host: string, certificate: string): TrustOptio
   const bareHost = host.replace(/^\[|\]$/g, '');
   const isAddress = hostIsAddress(bareHost);
   return {
+    rejectUnauthorized: true,
     // SNI must not carry an IP address (RFC 6066).
     servername: isAddress ? undefined : bareHost,
     ca: pinned.length > 0 ? pinned : undefined,
