@@ -1,0 +1,443 @@
+// The editor, end to end: a real Node-RED (admin authentication on) with the built package
+// installed in its user directory, Debian's Chromium driven by playwright-core, logging in through
+// Node-RED's login dialog and using the dialogs as a user does, against the private Dovecot and
+// Postfix. Screenshots of each dialog state go to test-artifacts/editor/.
+//
+// The Validate route answers 10 calls a minute per client, so the receive side (5 clicks) and the
+// send side (5 clicks) each get their own Node-RED process.
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { ADMIN, NodeRedProcess, VIEWER } from '../support/node-red-process';
+import { certificatePem, repoRoot, serverInfo, uniqueUser } from '../support/servers';
+import type { StagedPackage } from './staged-package';
+import { stagePackage } from './staged-package';
+import type { Editor } from './browser';
+import {
+  clickValidate, closeConnectionDialog, closeNodeDialog, collapse, configNodeIds, deploy, dropNode, editorSettings, helpFromDialog, launchBrowser, openConnectionDialog,
+  openEditor, openNodeDialog, screenshot, topTray, waitForEditorReady,
+} from './browser';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const document: any;
+declare class Image { src: string; naturalWidth: number; decode(): Promise<void> }
+declare function getComputedStyle(element: unknown): { backgroundImage: string };
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+type Catalog = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type NodeFile = 'receive-connection' | 'receive-email' | 'send-connection' | 'send-email';
+
+// What the editor under test was given: the build's copy of locales/ inside the staged package.
+let localesDir = path.join(repoRoot, 'locales');
+
+function catalog(lang: string, file: NodeFile): Catalog {
+  const json = JSON.parse(fs.readFileSync(path.join(localesDir, lang, `${file}.json`), 'utf8')) as Catalog;
+  return json[`mailwire-${file}`] as Catalog;
+}
+
+/** Node-RED's __name__ substitution. */
+function fill(text: string, params: Record<string, string> = {}): string {
+  return text.replace(/__(\w+)__/g, (_, name: string) => params[name] ?? '');
+}
+
+/** The first paragraph of a node's help, as text: the sentence the help sidebar must show. */
+function helpOpening(lang: string, file: NodeFile): string {
+  const html = fs.readFileSync(path.join(localesDir, lang, `${file}.html`), 'utf8');
+  const paragraph = /<p>([\s\S]*?)<\/p>/.exec(html)?.[1];
+  assert.ok(paragraph, `no <p> in locales/${lang}/${file}.html`);
+  const text = paragraph.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+  return collapse(text);
+}
+
+const info = serverInfo();
+const pem = certificatePem();
+const fingerprint = new X509Certificate(pem).fingerprint256;
+const RECEIVE_DESCRIPTION = 'Connect to our company email server to obtain messages sent to info@ourcompany.com.';
+const SEND_DESCRIPTION = 'Connect to our company email server to send messages from info@ourcompany.com.';
+const exampleNames = fs.readdirSync(path.join(repoRoot, 'examples')).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort();
+
+/** Waits until the mail servers accept connections (another run may be restarting them). */
+async function waitForServers(ports: number[]): Promise<void> {
+  const deadline = Date.now() + 30000;
+  for (const p of ports) {
+    for (;;) {
+      const open = await new Promise<boolean>((resolve) => {
+        const socket = net.connect(p, '127.0.0.1');
+        socket.once('connect', () => { socket.destroy(); resolve(true); });
+        socket.once('error', () => resolve(false));
+      });
+      if (open) break;
+      if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${p}: are the mail servers running?`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+async function port(page: Page, kind: 'receive' | 'send'): Promise<string> {
+  return page.locator(`#mailwire-${kind}-connection-port`).inputValue();
+}
+
+/** The edit dialogs of a node and of its connection, opened as a user does. */
+async function openNodeAndConnection(page: Page, id: string, how: 'add' | 'edit'): Promise<void> {
+  await openNodeDialog(page, id);
+  await openConnectionDialog(page, how);
+}
+
+describe('editor (real Node-RED with admin auth, Chromium)', { timeout: 240000 }, () => {
+  let redReceive: NodeRedProcess | undefined; // palette, help, receive connection, examples, permissions
+  let redSend: NodeRedProcess | undefined; // send connection (its own Validate budget)
+  let browser: Browser | undefined;
+  const editors: Editor[] = [];
+  const staged: StagedPackage[] = [];
+
+  async function editor(red: NodeRedProcess, locale = 'en-US'): Promise<Editor> {
+    assert.ok(browser);
+    const opened = await openEditor(browser, red, ADMIN, locale);
+    editors.push(opened);
+    return opened;
+  }
+
+  /** Nothing in the page threw (our editor scripts run there). */
+  function assertNoPageErrors(e: Editor): void {
+    assert.deepEqual(e.pageErrors.map((err) => err.message), []);
+  }
+
+  before(async () => {
+    fs.rmSync(path.join(repoRoot, 'test-artifacts', 'editor'), { recursive: true, force: true });
+    const ports = info.ports as Required<typeof info.ports>;
+    await waitForServers([ports.imaps, ports.submission]);
+    staged.push(await stagePackage(), await stagePackage());
+    localesDir = path.join(staged[0].packageDir, 'dist', 'nodes', 'locales');
+    const started = await Promise.allSettled([
+      NodeRedProcess.start({ install: 'none', userDir: staged[0].userDir, extraSettings: editorSettings }),
+      NodeRedProcess.start({ install: 'none', userDir: staged[1].userDir, extraSettings: editorSettings }),
+      launchBrowser(),
+    ]);
+    if (started[0].status === 'fulfilled') redReceive = started[0].value;
+    if (started[1].status === 'fulfilled') redSend = started[1].value;
+    if (started[2].status === 'fulfilled') browser = started[2].value;
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  });
+
+  after(async () => {
+    for (const e of editors) await e.context.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await Promise.all([redReceive?.stop(), redSend?.stop()]);
+    for (const s of staged) s.remove();
+  });
+
+  it('the palette shows receive email and send email under "email", with their icons', async () => {
+    assert.ok(redReceive);
+    const e = await editor(redReceive);
+    const { page } = e;
+    const category = page.locator('#red-ui-palette-container-email');
+    assert.equal(collapse(await category.locator('.red-ui-palette-header').innerText()), 'email');
+    for (const [type, label, icon] of [
+      ['mailwire-receive-email', 'receive email', 'mailwire-receive.svg'],
+      ['mailwire-send-email', 'send email', 'mailwire-send.svg'],
+    ] as const) {
+      const node = category.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+      assert.ok(await node.isVisible(), `${type} is not visible in the palette`);
+      assert.equal(collapse(await node.locator('.red-ui-palette-label').innerText()), label);
+      // The icon is a CSS background of .red-ui-palette-icon; it must point at our icon…
+      const background = await node.locator('.red-ui-palette-icon').evaluate((el) => getComputedStyle(el).backgroundImage);
+      const url = /url\("(.+)"\)/.exec(background)?.[1];
+      assert.ok(url, `no background image on the ${type} icon: ${background}`);
+      assert.equal(new URL(url).pathname, `/icons/@mailwire/node-red-email/${icon}`);
+      // …the browser must have loaded it (200, SVG, our file) and be able to draw it.
+      // (The palette is drawn before its icons have arrived.)
+      const loaded = e.responses.find((r) => r.url() === url) ?? (await page.waitForResponse(url, { timeout: 10000 }));
+      assert.equal(loaded.status(), 200);
+      assert.match(loaded.headers()['content-type'] ?? '', /^image\/svg\+xml/);
+      assert.equal((await loaded.body()).toString('utf8'), fs.readFileSync(path.join(repoRoot, 'icons', icon), 'utf8'));
+      const width = await page.evaluate(async (src) => {
+        const img = new Image();
+        img.src = src;
+        await img.decode();
+        return img.naturalWidth;
+      }, url);
+      assert.ok(width > 0, `${icon} does not decode as an image`);
+    }
+    // Both config nodes are registered, but config nodes never show in the palette.
+    assert.equal(await category.locator('.red-ui-palette-node').count(), 2);
+    await screenshot(page, 'palette', page.locator('#red-ui-palette'));
+    assertNoPageErrors(e);
+    await e.context.close();
+  });
+
+  for (const locale of ['en-US', 'ja-JP']) {
+    const lang = locale === 'ja-JP' ? 'ja' : 'en-US';
+    it(`the help sidebar shows each node's help, and the dialogs are labelled (${locale})`, async () => {
+      assert.ok(redReceive);
+      const e = await editor(redReceive, locale);
+      const { page } = e;
+      for (const [nodeFile, configFile, x] of [['receive-email', 'receive-connection', 200], ['send-email', 'send-connection', 420]] as const) {
+        const id = await dropNode(page, `mailwire-${nodeFile}`, x, 120);
+        await openNodeDialog(page, id);
+        // The node's dialog, in the browser's language.
+        assert.equal(collapse(await page.locator('label[for="node-input-connection"]').innerText()), catalog(lang, nodeFile).label.connection);
+        const nodeHelp = await helpFromDialog(page, helpOpening(lang, nodeFile));
+        assert.ok(nodeHelp.includes(helpOpening(lang, nodeFile)), `help of ${nodeFile} (${lang}) not shown: ${nodeHelp.slice(0, 200)}`);
+        await screenshot(page, `help-${nodeFile}-${lang}`);
+
+        // The connection's dialog (a new one) and its help.
+        await openConnectionDialog(page, 'add');
+        const labels = catalog(lang, configFile).label;
+        assert.equal(collapse(await page.locator('label[for="node-config-input-host"]').innerText()), labels.host);
+        assert.equal(collapse(await page.locator('label[for="node-config-input-security"]').innerText()), labels.security);
+        assert.equal(collapse(await page.locator('label[for="node-config-input-certificate"]').innerText()), labels.certificate);
+        if (configFile === 'receive-connection') {
+          assert.equal(collapse(await page.locator('label[for="node-config-input-protocol"]').innerText()), labels.protocol);
+        }
+        const kind = configFile === 'receive-connection' ? 'receive' : 'send';
+        assert.equal(collapse(await page.locator(`#mailwire-${kind}-connection-validate`).innerText()), catalog(lang, configFile).validate.button);
+        const configHelp = await helpFromDialog(page, helpOpening(lang, configFile));
+        assert.ok(configHelp.includes(helpOpening(lang, configFile)), `help of ${configFile} (${lang}) not shown: ${configHelp.slice(0, 200)}`);
+        await screenshot(page, `help-${configFile}-${lang}`);
+        await closeConnectionDialog(page, 'cancel');
+        await closeNodeDialog(page, 'cancel');
+      }
+      assertNoPageErrors(e);
+      await e.context.close();
+    });
+  }
+
+  it('receive connection: port defaults, Validate (success, wrong password, untrusted certificate, use it), deploy, saved password', async () => {
+    assert.ok(redReceive);
+    const e = await editor(redReceive);
+    const { page } = e;
+    const en = catalog('en-US', 'receive-connection');
+    const user = uniqueUser('editor-receive');
+    const id = await dropNode(page, 'mailwire-receive-email', 220, 140);
+    await openNodeAndConnection(page, id, 'add');
+
+    // The port follows protocol + security…
+    assert.equal(await port(page, 'receive'), '993', 'a new connection is IMAP over SSL/TLS');
+    const steps: Array<[string, string, string]> = [
+      ['imap', 'starttls', '143'], ['pop3', 'starttls', '110'], ['pop3', 'tls', '995'], ['pop3', 'none', '110'],
+      ['imap', 'none', '143'], ['imap', 'tls', '993'],
+    ];
+    for (const [protocol, security, expected] of steps) {
+      await page.locator('#node-config-input-protocol').selectOption(protocol);
+      await page.locator('#node-config-input-security').selectOption(security);
+      assert.equal(await port(page, 'receive'), expected, `${protocol} + ${security}`);
+    }
+    await screenshot(page, 'receive-connection-new', topTray(page));
+    // …until the user types one of their own.
+    await page.locator('#mailwire-receive-connection-port').fill(String(info.ports.imaps));
+    await page.locator('#node-config-input-security').selectOption('starttls');
+    assert.equal(await port(page, 'receive'), String(info.ports.imaps), 'a typed port is kept');
+    await page.locator('#node-config-input-security').selectOption('tls');
+
+    await page.locator('#node-config-input-host').fill('localhost');
+    await page.locator('#node-config-input-user').fill(user);
+    await page.locator('#node-config-input-password').fill(info.password);
+    await page.locator('#node-config-input-certificate').fill(pem);
+    await page.locator('#node-config-input-name').fill('Obtain Info Emails');
+    await page.locator('#node-config-input-description').fill(RECEIVE_DESCRIPTION);
+
+    // 1. The pasted certificate: success, with the folders found.
+    let result = await clickValidate(page, 'receive');
+    assert.equal(result.status, 200);
+    assert.equal(result.reply.ok, true, JSON.stringify(result.reply));
+    assert.equal(result.kind, 'success');
+    assert.ok(result.reply.folders?.includes('INBOX'), JSON.stringify(result.reply));
+    assert.equal(result.text, fill(en.validate['ok-imap'], { folders: (result.reply.folders ?? []).join(', ') }));
+    await screenshot(page, 'receive-connection-validate-success', topTray(page));
+
+    // 2. A wrong password: the authentication message.
+    await page.locator('#node-config-input-password').fill(`${info.password}-wrong`);
+    result = await clickValidate(page, 'receive');
+    assert.equal(result.reply.code, 'auth');
+    assert.equal(result.kind, 'failure');
+    assert.equal(result.text, en.errors.auth);
+    await screenshot(page, 'receive-connection-validate-auth', topTray(page));
+
+    // 3. No certificate: the server's self-signed one is not trusted; its fingerprint is shown.
+    await page.locator('#node-config-input-password').fill(info.password);
+    await page.locator('#node-config-input-certificate').fill('');
+    result = await clickValidate(page, 'receive');
+    assert.equal(result.reply.code, 'tls-untrusted', JSON.stringify(result.reply));
+    assert.equal(result.kind, 'failure');
+    assert.equal(result.reply.certificate?.fingerprint256, fingerprint);
+    assert.ok(result.text.includes(fingerprint), result.text);
+    assert.equal(collapse(await page.locator('#mailwire-receive-connection-validate-result .mailwire-fingerprint').innerText()), fingerprint);
+    await screenshot(page, 'receive-connection-validate-untrusted', topTray(page));
+
+    // 4. "Use this certificate" puts it into Server Certificate; Validate then succeeds.
+    await page.locator('#mailwire-receive-connection-validate-result button', { hasText: en.validate.certificate.use }).click();
+    assert.equal((await page.locator('#node-config-input-certificate').inputValue()).trim(), pem.trim());
+    assert.equal(collapse(await page.locator('#mailwire-receive-connection-validate-result .mailwire-certificate-note').innerText()), en.validate.certificate.used);
+    result = await clickValidate(page, 'receive');
+    assert.equal(result.reply.ok, true, JSON.stringify(result.reply));
+    assert.equal(result.kind, 'success');
+    await screenshot(page, 'receive-connection-validate-used-certificate', topTray(page));
+
+    // Add the connection, close the node's dialog with it selected, deploy.
+    await closeConnectionDialog(page, 'ok');
+    const connectionId = await page.locator('#node-input-connection').inputValue();
+    assert.deepEqual(await configNodeIds(page, 'mailwire-receive-connection'), [connectionId]);
+    await closeNodeDialog(page, 'ok');
+    await deploy(page);
+    const flowFile = fs.readFileSync(path.join(redReceive.userDir, 'flows.json'), 'utf8');
+    const saved = (JSON.parse(flowFile) as Array<Record<string, unknown>>).find((n) => n.id === connectionId);
+    assert.deepEqual(
+      { name: saved?.name, description: saved?.description, protocol: saved?.protocol, host: saved?.host, port: saved?.port, security: saved?.security, certificate: String(saved?.certificate).trim() },
+      { name: 'Obtain Info Emails', description: RECEIVE_DESCRIPTION, protocol: 'imap', host: 'localhost', port: info.ports.imaps, security: 'tls', certificate: pem.trim() },
+    );
+    assert.ok(!flowFile.includes(info.password) && !flowFile.includes(user), 'credentials must not be in the flow file');
+
+    // Reload: the password shows as saved, and Validate uses the saved one.
+    await page.reload();
+    await waitForEditorReady(page);
+    await openNodeAndConnection(page, id, 'edit');
+    await page.waitForFunction(() => document.querySelector('#node-config-input-password').value !== '');
+    assert.equal(await page.locator('#node-config-input-password').inputValue(), '__PWRD__');
+    assert.equal(await page.locator('#node-config-input-user').inputValue(), user);
+    assert.equal(await port(page, 'receive'), String(info.ports.imaps));
+    result = await clickValidate(page, 'receive');
+    assert.equal(result.reply.ok, true, JSON.stringify(result.reply));
+    assert.equal(result.kind, 'success');
+    await screenshot(page, 'receive-connection-saved-password', topTray(page));
+    await closeConnectionDialog(page, 'cancel');
+    await closeNodeDialog(page, 'cancel');
+    assertNoPageErrors(e);
+    await e.context.close();
+  });
+
+  it('send connection: port defaults, Validate (success, wrong password, untrusted certificate, use it), deploy, saved password', async () => {
+    assert.ok(redSend);
+    const e = await editor(redSend);
+    const { page } = e;
+    const en = catalog('en-US', 'send-connection');
+    const user = uniqueUser('editor-send');
+    const ports = info.ports as Required<typeof info.ports>;
+    const id = await dropNode(page, 'mailwire-send-email', 240, 160);
+    await openNodeDialog(page, id);
+    await page.locator('#node-input-from').fill('info@ourcompany.test');
+    await page.locator('#node-input-to').fill('lead@example.test');
+    await page.locator('#node-input-subject').fill('Hello from the editor test');
+    await screenshot(page, 'send-email-dialog', topTray(page));
+    await openConnectionDialog(page, 'add');
+
+    assert.equal(await port(page, 'send'), '587', 'a new connection is submission with StartTLS');
+    for (const [security, expected] of [['tls', '465'], ['none', '25'], ['starttls', '587'], ['tls', '465'], ['starttls', '587']]) {
+      await page.locator('#node-config-input-security').selectOption(security);
+      assert.equal(await port(page, 'send'), expected, security);
+    }
+    await page.locator('#mailwire-send-connection-port').fill(String(ports.submission));
+    await page.locator('#node-config-input-security').selectOption('tls');
+    assert.equal(await port(page, 'send'), String(ports.submission), 'a typed port is kept');
+    await page.locator('#node-config-input-security').selectOption('starttls');
+
+    await page.locator('#node-config-input-host').fill('localhost');
+    await page.locator('#node-config-input-user').fill(user);
+    await page.locator('#node-config-input-password').fill(info.password);
+    await page.locator('#node-config-input-certificate').fill(pem);
+    await page.locator('#node-config-input-name').fill('Send Emails to Leads');
+    await page.locator('#node-config-input-description').fill(SEND_DESCRIPTION);
+
+    let result = await clickValidate(page, 'send');
+    assert.equal(result.status, 200);
+    assert.equal(result.reply.ok, true, JSON.stringify(result.reply));
+    assert.equal(result.kind, 'success');
+    assert.equal(result.text, fill(en.validate.ok, { host: 'localhost' }));
+    await screenshot(page, 'send-connection-validate-success', topTray(page));
+
+    await page.locator('#node-config-input-password').fill(`${info.password}-wrong`);
+    result = await clickValidate(page, 'send');
+    assert.equal(result.reply.code, 'auth', JSON.stringify(result.reply));
+    assert.equal(result.kind, 'failure');
+    assert.equal(result.text, en.errors.auth);
+    await screenshot(page, 'send-connection-validate-auth', topTray(page));
+
+    await page.locator('#node-config-input-password').fill(info.password);
+    await page.locator('#node-config-input-certificate').fill('');
+    result = await clickValidate(page, 'send');
+    assert.equal(result.reply.code, 'tls-untrusted', JSON.stringify(result.reply));
+    assert.equal(result.kind, 'failure');
+    assert.equal(result.reply.certificate?.fingerprint256, fingerprint);
+    assert.ok(result.text.includes(fingerprint), result.text);
+    assert.equal(collapse(await page.locator('#mailwire-send-connection-validate-result .mailwire-fingerprint').innerText()), fingerprint);
+    await screenshot(page, 'send-connection-validate-untrusted', topTray(page));
+
+    await page.locator('#mailwire-send-connection-validate-result button', { hasText: en.validate.certificate.use }).click();
+    assert.equal((await page.locator('#node-config-input-certificate').inputValue()).trim(), pem.trim());
+    result = await clickValidate(page, 'send');
+    assert.equal(result.reply.ok, true, JSON.stringify(result.reply));
+    assert.equal(result.kind, 'success');
+    await screenshot(page, 'send-connection-validate-used-certificate', topTray(page));
+
+    await closeConnectionDialog(page, 'ok');
+    const connectionId = await page.locator('#node-input-connection').inputValue();
+    assert.deepEqual(await configNodeIds(page, 'mailwire-send-connection'), [connectionId]);
+    await closeNodeDialog(page, 'ok');
+    await deploy(page);
+    const flowFile = fs.readFileSync(path.join(redSend.userDir, 'flows.json'), 'utf8');
+    const saved = (JSON.parse(flowFile) as Array<Record<string, unknown>>).find((n) => n.id === connectionId);
+    assert.deepEqual(
+      { name: saved?.name, description: saved?.description, host: saved?.host, port: saved?.port, security: saved?.security, certificate: String(saved?.certificate).trim() },
+      { name: 'Send Emails to Leads', description: SEND_DESCRIPTION, host: 'localhost', port: ports.submission, security: 'starttls', certificate: pem.trim() },
+    );
+    assert.ok(!flowFile.includes(info.password) && !flowFile.includes(user), 'credentials must not be in the flow file');
+
+    await page.reload();
+    await waitForEditorReady(page);
+    await openNodeAndConnection(page, id, 'edit');
+    await page.waitForFunction(() => document.querySelector('#node-config-input-password').value !== '');
+    assert.equal(await page.locator('#node-config-input-password').inputValue(), '__PWRD__');
+    assert.equal(await page.locator('#node-config-input-user').inputValue(), user);
+    result = await clickValidate(page, 'send');
+    assert.equal(result.reply.ok, true, JSON.stringify(result.reply));
+    assert.equal(result.kind, 'success');
+    await screenshot(page, 'send-connection-saved-password', topTray(page));
+    await closeConnectionDialog(page, 'cancel');
+    await closeNodeDialog(page, 'cancel');
+    assertNoPageErrors(e);
+    await e.context.close();
+  });
+
+  it('Import > Examples lists every example flow of the package', async () => {
+    assert.ok(redReceive);
+    const e = await editor(redReceive);
+    const { page } = e;
+    await page.locator('#red-ui-header-button-sidemenu').click();
+    await page.locator('#menu-item-import').click();
+    await page.locator('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a').click();
+    const examples = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
+    await examples.locator('.red-ui-treeList-label-text', { hasText: /^@mailwire\/node-red-email$/ }).click();
+    assert.ok(exampleNames.length >= 4, `only ${exampleNames.length} example files`);
+    for (const name of exampleNames) {
+      await examples.locator('.red-ui-treeList-label-text').filter({ hasText: new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }).waitFor();
+    }
+    // The package's folder lists exactly these, in file-name order.
+    const listed = await examples.locator('.red-ui-treeList-label-text').allInnerTexts();
+    const start = listed.indexOf('@mailwire/node-red-email');
+    assert.deepEqual(listed.slice(start + 1, start + 1 + exampleNames.length), exampleNames);
+    await screenshot(page, 'import-examples', page.locator('#red-ui-clipboard-dialog').locator('..'));
+    assertNoPageErrors(e);
+    await e.context.close();
+  });
+
+  it('Validate needs write permission: the viewer gets 401/403 and no token gets 401, on both routes', async () => {
+    assert.ok(redReceive);
+    const bodies = {
+      receive: { protocol: 'imap', host: 'localhost', port: info.ports.imaps, security: 'tls', certificate: pem, user: uniqueUser('viewer'), password: info.password },
+      send: { host: 'localhost', port: info.ports.submission, security: 'starttls', certificate: pem, user: uniqueUser('viewer'), password: info.password },
+    };
+    for (const kind of ['receive', 'send'] as const) {
+      const asViewer = await redReceive.api('POST', `/mailwire/validate/${kind}`, bodies[kind], VIEWER);
+      assert.ok([401, 403].includes(asViewer.status), `viewer on ${kind}: ${asViewer.status} ${await asViewer.text()}`);
+      const anonymous = await redReceive.api('POST', `/mailwire/validate/${kind}`, bodies[kind], null);
+      assert.equal(anonymous.status, 401, `no token on ${kind}`);
+    }
+    // The viewer may read the editor (so the denial is about the route, not the login).
+    const flows = await redReceive.api('GET', '/flows', undefined, VIEWER);
+    assert.equal(flows.status, 200);
+  });
+});
