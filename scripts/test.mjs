@@ -21,6 +21,11 @@ function findTests(dir) {
 const filter = process.argv.slice(2);
 let files = findTests(path.join(root, '.build', 'test'));
 if (filter.length) files = files.filter((f) => filter.some((word) => f.includes(word)));
+if (files.length === 0) {
+  // node --test with no files would go looking for tests on its own; say what is wrong instead.
+  process.stderr.write(`no compiled test matches ${filter.join(' ') || '(all)'}: run "node scripts/build.mjs" first\n`);
+  process.exit(1);
+}
 
 const { started } = await servers.ensureStarted();
 const alreadyUp = !started;
