@@ -23,8 +23,13 @@ const MAX_LIST_LENGTH = 64 * 1024;
 
 // Local part: dot-atom (RFC 5322) plus UTF-8 (RFC 6531). Domain: labels of letters (any script),
 // digits and hyphens, or an IPv4 address literal.
-const LOCAL = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-\\u0080-\\uFFFF]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-\\u0080-\\uFFFF]+)*";
-const LABEL = '[A-Za-z0-9\\u0080-\\uFFFF](?:[A-Za-z0-9\\-\\u0080-\\uFFFF]{0,61}[A-Za-z0-9\\u0080-\\uFFFF])?';
+// Non-ASCII is any character except Unicode white space (U+00A0, U+1680, U+2000-U+200A, U+2028,
+// U+2029, U+202F, U+205F, U+3000, U+FEFF: what JS `\s` matches beyond ASCII) and the C1 controls:
+// nodemailer's address parser splits on white space, so "a\u2028b@example.test" would be validated
+// here and sent to b@example.test.
+const UTF8 = '\\u00A1-\\u167F\\u1681-\\u1FFF\\u200B-\\u2027\\u202A-\\u202E\\u2030-\\u205E\\u2060-\\u2FFF\\u3001-\\uFEFE\\uFF00-\\uFFFF';
+const LOCAL = `[A-Za-z0-9!#$%&'*+/=?^_\`{|}~\\-${UTF8}]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_\`{|}~\\-${UTF8}]+)*`;
+const LABEL = `[A-Za-z0-9${UTF8}](?:[A-Za-z0-9\\-${UTF8}]{0,61}[A-Za-z0-9${UTF8}])?`;
 const DOMAIN = `(?:${LABEL}(?:\\.${LABEL})*|\\[\\d{1,3}(?:\\.\\d{1,3}){3}\\])`;
 const ADDR_SPEC = new RegExp(`^${LOCAL}@${DOMAIN}$`);
 // A display name without quotes: no specials that would start another construct.
@@ -103,7 +108,8 @@ export function parseAddressList(input: unknown): Address[] {
   let total = 0;
   for (const item of items) {
     let text: string;
-    if (typeof item === 'object' && item !== null && 'address' in item) {
+    const isObject = typeof item === 'object' && item !== null && 'address' in item;
+    if (isObject) {
       const { name, address } = item as { name?: unknown; address?: unknown };
       text = name ? `"${String(name).replace(/(["\\])/g, '\\$1')}" <${String(address)}>` : String(address);
     } else {
@@ -111,8 +117,13 @@ export function parseAddressList(input: unknown): Address[] {
     }
     total += text.length;
     if (total > MAX_LIST_LENGTH) throw new AddressError('too-long');
-    if (/[\r\n\0]/.test(text)) throw new AddressError('control');
-    for (const part of splitList(text)) {
+    // CR, LF, NUL; the C1 controls (U+0085 NEL is a line break to some parsers); lone surrogates,
+    // which would reach the wire as U+FFFD, another address than the one validated.
+    if (/[\r\n\0\u0080-\u009F]/.test(text) || /\p{Cs}/u.test(text)) throw new AddressError('control');
+    const parts = splitList(text);
+    // One { name, address } object is one address: its address field cannot smuggle in a list.
+    if (isObject && parts.length > 1) throw new AddressError('syntax');
+    for (const part of parts) {
       out.push(parseOne(part));
       if (out.length > MAX_ADDRESSES) throw new AddressError('too-many');
     }
