@@ -26,17 +26,8 @@ function read(f: { cert: string; key: string }): KeyPair {
   return { cert: fs.readFileSync(f.cert, 'utf8'), key: fs.readFileSync(f.key, 'utf8') };
 }
 
-export function selfSigned(name: string, options: { days?: number; notAfterPast?: boolean } = {}): KeyPair {
+export function selfSigned(name: string, options: { days?: number } = {}): KeyPair {
   const f = files();
-  if (options.notAfterPast) {
-    // openssl req cannot back-date; x509 -days with a past end needs a CSR signed by itself.
-    const csr = `${f.cert}.csr`;
-    openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', f.key, '-out', csr, '-subj', `/CN=${name}`]);
-    const ext = `${f.cert}.ext`;
-    fs.writeFileSync(ext, `subjectAltName=DNS:${name}\n`);
-    openssl(['x509', '-req', '-in', csr, '-signkey', f.key, '-out', f.cert, '-days', '1', '-extfile', ext, '-not_before', '20200101000000Z', '-not_after', '20200102000000Z']);
-    return read(f);
-  }
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', String(options.days ?? 30), '-keyout', f.key, '-out', f.cert, '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`]);
   return read(f);
 }

@@ -50,6 +50,8 @@ export function registerValidateRoute<TSettings>(RED: NodeAPI, options: Validate
   const calls = new Map<string, number[]>();
   const withinRate = (client: string): boolean => {
     const now = Date.now();
+    // Forget clients that have been quiet for a window, so the map stays as small as the traffic.
+    for (const [key, times] of calls) if (now - times[times.length - 1] >= RATE_WINDOW_MS) calls.delete(key);
     const recent = (calls.get(client) ?? []).filter((t) => now - t < RATE_WINDOW_MS);
     recent.push(now);
     calls.set(client, recent);
