@@ -156,6 +156,16 @@ export function htmlRegistrations(text) {
   });
 }
 
+const RESOURCE_LITERAL = /\bresources\/((?:@[^/"'\s]+\/)?[^/"'\s]+)\/([^"'\s?#]+)/g;
+
+/**
+ * What an editor .html loads from a module's resources/ folder, which Node-RED serves at
+ * resources/<module>/<file>: [{module, file}].
+ */
+export function htmlResources(text) {
+  return [...text.matchAll(RESOURCE_LITERAL)].map((m) => ({ module: m[1], file: m[2] }));
+}
+
 /**
  * The node types a compiled node file registers with the runtime: it is loaded with a stand-in for
  * the RED object that records registerType calls and answers everything else with itself.
@@ -293,7 +303,7 @@ export async function scorecard({ root, packageFile }) {
     rule('dependencies', `at most ${MAX_DEPENDENCIES} runtime dependencies, none on Node-RED itself`, failures, `${deps.length}: ${list(deps)}`);
   }
 
-  // 8. Node sets exist, each with its editor file beside it.
+  // 8. Node sets exist, each with its editor file beside it and what that file loads from resources/.
   {
     const failures = [];
     if (sets.length === 0) failures.push('package.json has no node-red.nodes');
@@ -303,7 +313,18 @@ export async function scorecard({ root, packageFile }) {
     }
     failures.push(...runtimeErrors);
     for (const set of sets) if (fs.existsSync(set.js) && !runtimeErrors.some((e) => e.startsWith(set.rel)) && set.runtimeTypes.length === 0) failures.push(`${set.rel} registers no node type`);
-    rule('node-sets', 'each node set in node-red.nodes exists, with its .html beside it', failures, sets.map((s) => `${s.name} -> ${s.rel} [${list(s.runtimeTypes)}]`).join('; '));
+    // What the editor files load from resources/ must be there and be packed: the editor waits
+    // for every script an editor file loads, and never finishes loading without it.
+    const packsResources = !Array.isArray(pkg.files) || pkg.files.some((f) => String(f).replace(/^\.?\//, '').split('/')[0] === 'resources');
+    for (const set of sets.filter((s) => fs.existsSync(s.html))) {
+      for (const { module, file } of htmlResources(fs.readFileSync(set.html, 'utf8'))) {
+        const ref = `resources/${module}/${file}`;
+        if (module !== name) failures.push(`${relative(root, set.html)} loads ${ref}, which is not from this package (${name})`);
+        else if (!fs.existsSync(path.join(root, 'resources', file))) failures.push(`${relative(root, set.html)} loads ${ref}, but there is no resources/${file}`);
+        else if (!packsResources) failures.push(`${relative(root, set.html)} loads ${ref}, but package.json "files" leaves out resources`);
+      }
+    }
+    rule('node-sets', 'each node set in node-red.nodes exists, with its .html beside it and the resources/ files it loads', failures, sets.map((s) => `${s.name} -> ${s.rel} [${list(s.runtimeTypes)}]`).join('; '));
   }
 
   // 9. Editor files register each type literally.

@@ -2,7 +2,8 @@
 // with npm into a fresh Node-RED user directory (our runtime dependencies come from the npm
 // registry), and a real Node-RED started on it. Then the editor's view of the package is checked
 // through the admin API: the node sets load without a warning, the editor gets our node
-// definitions, help, translated catalogs and icons, and Import > Examples lists our example flows.
+// definitions, help, translated catalogs, icons and shared editor script and stylesheet, and
+// Import > Examples lists our example flows.
 // Assumes dist/ is built (`node scripts/build.mjs`, as `npm test` does).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -34,6 +35,8 @@ const LANGS = ['en-US', 'ja'];
 const localeFiles = LANGS.flatMap((lang) => fs.readdirSync(path.join(repoRoot, 'locales', lang)).map((f) => `${lang}/${f}`));
 const iconFiles = fs.readdirSync(path.join(repoRoot, 'icons')).filter((f) => f.endsWith('.svg'));
 const exampleFiles = fs.readdirSync(path.join(repoRoot, 'examples')).filter((f) => f.endsWith('.json')).sort();
+/** The editor code and stylesheet the nodes share; Node-RED serves resources/ at resources/<module>/. */
+const resourceFiles = fs.readdirSync(path.join(repoRoot, 'resources')).sort();
 
 /** The environment for npm: without the npm_* variables an outer `npm test` sets (prefix and the like). */
 function npmEnv(): NodeJS.ProcessEnv {
@@ -128,6 +131,7 @@ describe('palette install from the npm tarball', () => {
     }
     for (const f of iconFiles) has(`${nodesDir}/icons/${f}`);
     for (const f of exampleFiles) has(`examples/${f}`);
+    for (const f of resourceFiles) has(`resources/${f}`);
     // Everything that was built is shipped (the nodes require dist/lib).
     const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(path.join(dir, d.name)) : [path.join(dir, d.name)]));
     for (const f of walk(path.join(repoRoot, 'dist'))) has(path.relative(repoRoot, f).split(path.sep).join('/'));
@@ -265,6 +269,27 @@ describe('palette install from the npm tarball', () => {
     }
     const list = await getJson<Record<string, string[]>>('/icons');
     assert.deepEqual([...(list[MODULE] ?? [])].sort(), [...iconFiles].sort());
+  });
+
+  it('serves the shared editor script and stylesheet where the editor files load them from, without a login', async () => {
+    assert.ok(red);
+    assert.deepEqual(resourceFiles, ['mailwire-editor.css', 'mailwire-editor.js']);
+    // Each editor file loads the script by the path Node-RED serves (relative: the editor adds the admin root).
+    const tag = `<script src="resources/${MODULE}/mailwire-editor.js"></script>`;
+    const en = await (await get('/nodes', { accept: 'text/html', 'accept-language': 'en-US' })).text();
+    for (const js of Object.values(NODE_SETS)) {
+      const html = fs.readFileSync(path.join(userDir, 'node_modules', ...MODULE.split('/'), js.replace(/\.js$/, '.html')), 'utf8');
+      assert.ok(html.includes(tag), `${js.replace(/\.js$/, '.html')} loads the shared script`);
+    }
+    assert.equal(en.split(tag).length - 1, Object.keys(NODE_SETS).length, 'each node set brings the script tag');
+    // The browser fetches them with a script and a link element, which send no admin token.
+    for (const [file, type] of [['mailwire-editor.js', /^(application|text)\/javascript/], ['mailwire-editor.css', /^text\/css/]] as const) {
+      const res: Response = await fetch(`${red.url}/resources/${MODULE}/${file}`);
+      assert.equal(res.status, 200, file);
+      assert.match(res.headers.get('content-type') ?? '', type, file);
+      assert.equal(await res.text(), fs.readFileSync(path.join(repoRoot, 'resources', file), 'utf8'), `${file}: our file`);
+    }
+    assert.equal((await fetch(`${red.url}/resources/${MODULE}/missing.js`)).status, 404);
   });
 
   it('lists the example flows under Import > Examples, and serves each one', async () => {

@@ -1,6 +1,6 @@
-// A Node-RED user directory holding a copy of the built package (package.json, dist, examples),
-// as `npm install` leaves it, with the package's dependencies reached through a link to the
-// working tree's node_modules.
+// A Node-RED user directory holding a copy of the built package (package.json, dist, resources,
+// examples), as `npm install` leaves it, with the package's dependencies reached through a link to
+// the working tree's node_modules.
 //
 // Why a copy and not the link to the working tree: Node-RED reads a language's messages and help
 // from disk the first time a browser asks for that language, and keeps what it found (falling back
@@ -13,6 +13,8 @@ import path from 'node:path';
 import { repoRoot } from '../support/servers';
 
 const NODE_FILES = ['receive-connection', 'receive-email', 'send-connection', 'send-email'];
+/** What the editor files load from resources/ (Node-RED serves it at resources/<module>/). */
+const RESOURCE_FILES = ['resources/mailwire-editor.js', 'resources/mailwire-editor.css'];
 
 /** The files a finished build has; the build copies icons last. */
 function builtFiles(root: string): string[] {
@@ -22,6 +24,7 @@ function builtFiles(root: string): string[] {
     'package.json',
     ...nodes,
     ...NODE_FILES.map((f) => `dist/nodes/${f}.html`),
+    ...RESOURCE_FILES,
     ...['en-US', 'ja'].flatMap((lang) => NODE_FILES.flatMap((f) => [`dist/nodes/locales/${lang}/${f}.json`, `dist/nodes/locales/${lang}/${f}.html`])),
     'dist/nodes/icons/mailwire-receive.svg',
     'dist/nodes/icons/mailwire-send.svg',
@@ -53,7 +56,7 @@ export async function stagePackage(): Promise<StagedPackage> {
     fs.mkdirSync(packageDir, { recursive: true });
     try {
       if (complete(repoRoot)) {
-        for (const entry of ['package.json', 'dist', 'examples']) {
+        for (const entry of ['package.json', 'dist', 'resources', 'examples']) {
           fs.cpSync(path.join(repoRoot, entry), path.join(packageDir, entry), { recursive: true });
         }
         // A build may have started while we copied: the copy must be whole, and dist/ still there.
