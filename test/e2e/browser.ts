@@ -180,7 +180,8 @@ export async function deploy(page: Page): Promise<void> {
 /** Opens the help sidebar with the book button of the topmost dialog; returns the help text shown. */
 export async function helpFromDialog(page: Page, expected: string): Promise<string> {
   await topTray(page).locator('.red-ui-tray-footer-left button:has(i.fa-book)').click();
-  await page.locator('#red-ui-tab-help.active').waitFor();
+  // Node-RED 4 marks the help tab active; Node-RED 5's new sidebar has no such tab, so the
+  // help text itself is what is waited for.
   // The help panel (.red-ui-help) holds the node's help (also .red-ui-help) under a title.
   const help = page.locator('.red-ui-sidebar-help-stack .red-ui-help').first();
   await page.locator('.red-ui-sidebar-help-stack .red-ui-help', { hasText: expected.slice(0, 40) }).first().waitFor();
