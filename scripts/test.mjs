@@ -18,9 +18,13 @@ function findTests(dir) {
   }).sort();
 }
 
-const filter = process.argv.slice(2);
+// Words select the files whose path contains one of them; "--exclude=word" leaves such files out.
+const args = process.argv.slice(2);
+const filter = args.filter((a) => !a.startsWith('--exclude='));
+const excluded = args.filter((a) => a.startsWith('--exclude=')).map((a) => a.slice('--exclude='.length));
 let files = findTests(path.join(root, '.build', 'test'));
 if (filter.length) files = files.filter((f) => filter.some((word) => f.includes(word)));
+if (excluded.length) files = files.filter((f) => !excluded.some((word) => f.includes(word)));
 if (files.length === 0) {
   // node --test with no files would go looking for tests on its own; say what is wrong instead.
   process.stderr.write(`no compiled test matches ${filter.join(' ') || '(all)'}: run "node scripts/build.mjs" first\n`);
