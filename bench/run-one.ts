@@ -1,0 +1,400 @@
+// One benchmark run (one scenario × one implementation) in a process of its own, so that its
+// peak RSS belongs to it alone. Started by drain.ts with the job as JSON in argv[2]; reports back
+// over the IPC channel and exits. Everything the run does not need is loaded lazily, so a bare
+// library run does not carry the Node-RED runtime in its memory figures.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { SimpleParserOptions } from 'mailparser';
+import type { Node, NodeMessage, NodeStatus } from 'node-red';
+import type { NodeInitializer } from '../test/support/flows';
+import { drainMarker, drainSubject } from './messages';
+import type { ChildMessage, JobSpec, Outcome, RunResult } from './protocol';
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as JobSpec;
+
+/** The options our node passes to simpleParser, used on the bare side too so both parse alike. */
+const PARSER_OPTIONS: SimpleParserOptions = { skipImageLinks: true, skipTextToHtml: true };
+
+// ---- measurement --------------------------------------------------------------------------
+
+let peakHeapExternal = 0;
+function sampleMemory(): void {
+  const m = process.memoryUsage();
+  peakHeapExternal = Math.max(peakHeapExternal, m.heapUsed + m.external);
+}
+const sampler = setInterval(sampleMemory, 20);
+
+let t0 = 0;
+let endedAt = 0;
+const elapsed = (): number => (t0 === 0 ? 0 : (endedAt || performance.now()) - t0);
+
+// ---- checking what arrived ----------------------------------------------------------------
+
+interface ReceivedAttachment {
+  filename?: string;
+  size?: number;
+  content?: Buffer;
+}
+
+const check = {
+  count: 0,
+  firstMs: undefined as number | undefined,
+  problems: [] as string[],
+  seen: new Set<number>(),
+  problem(text: string): void {
+    if (this.problems.length < 3) this.problems.push(text);
+  },
+  /** One received and parsed message. */
+  add(subject: string | undefined, text: string | undefined, attachments: ReceivedAttachment[]): void {
+    this.count += 1;
+    if (this.firstMs === undefined) this.firstMs = elapsed();
+    if (spec.scenario === 'drain') {
+      const match = /^Bench (\d{5}):/.exec(subject ?? '');
+      const index = match ? Number(match[1]) : -1;
+      if (index < 0 || !(subject ?? '').startsWith(drainSubject(index))) this.problem(`unexpected subject ${JSON.stringify(subject)}`);
+      else if (this.seen.has(index)) this.problem(`message ${index} twice`);
+      else if (!(text ?? '').includes(drainMarker(index))) this.problem(`message ${index}: text part lost its marker`);
+      this.seen.add(index);
+    } else if (spec.scenario === 'attachment' && spec.expect.attachment) {
+      const want = spec.expect.attachment;
+      const got = attachments.find((a) => a.filename === want.filename);
+      if (!got?.content) {
+        this.problem(`attachment ${want.filename} missing (${attachments.length} attachments)`);
+      } else {
+        const sha256 = createHash('sha256').update(got.content).digest('hex');
+        if (got.content.length !== want.size || sha256 !== want.sha256) {
+          this.problem(`attachment differs: ${got.content.length} bytes, sha256 ${sha256.slice(0, 12)}…`);
+        }
+      }
+    }
+  },
+  verified(): boolean {
+    return this.problems.length === 0 && this.count === spec.expect.count;
+  },
+  summary(): string {
+    if (this.problems.length > 0) return this.problems.join('; ');
+    if (spec.scenario === 'attachment' && this.count === 1) return 'attachment intact (size + sha256)';
+    if (spec.scenario === 'drain') return `${this.count}/${spec.expect.count} distinct, bodies intact`;
+    return '';
+  },
+};
+
+// ---- finishing ----------------------------------------------------------------------------
+
+interface Ending {
+  outcome: Outcome;
+  detail: string;
+}
+
+/** VmHWM of this process (see RunResult.peakRssKiB), KiB. */
+function peakRssKiB(): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return match ? Number(match[1]) : 0;
+}
+
+let finished = false;
+/** What finish() tidies up when not told otherwise (our node's temporary user directory). */
+let standingCleanup: (() => Promise<void>) | undefined;
+/** Reports once, with the peak memory as of now, then leaves `cleanup` at most 3 s and exits. */
+function finish(ending: Ending, cleanup = standingCleanup): void {
+  if (finished) return;
+  finished = true;
+  if (!endedAt) endedAt = performance.now();
+  clearInterval(sampler);
+  sampleMemory();
+  const result: RunResult = {
+    outcome: ending.outcome,
+    detail: ending.detail,
+    count: check.count,
+    timeMs: elapsed(),
+    firstMs: check.firstMs,
+    verified: ending.outcome === 'ok' && check.verified(),
+    peakRssKiB: peakRssKiB(),
+    rusageMaxRssKiB: process.resourceUsage().maxRSS,
+    peakHeapExternalBytes: peakHeapExternal,
+  };
+  const exit = (): void => {
+    const message: ChildMessage = { type: 'result', result };
+    if (process.send) process.send(message, () => process.exit(0));
+    else {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      process.exit(0);
+    }
+  };
+  if (!cleanup) {
+    exit();
+    return;
+  }
+  Promise.race([cleanup().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 3000).unref())]).finally(exit);
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as Error & { code?: unknown; eventName?: unknown }).code ?? (err as Error & { eventName?: unknown }).eventName;
+    return `${code ? `${String(code)}: ` : ''}${err.message}`.slice(0, 200);
+  }
+  return String(err).slice(0, 200);
+}
+
+process.on('uncaughtException', (err) => finish({ outcome: 'failed', detail: `uncaught: ${errorText(err)}` }));
+process.on('unhandledRejection', (err) => finish({ outcome: 'failed', detail: `unhandled rejection: ${errorText(err)}` }));
+
+// Progress goes to the parent a few times a second, so it can say how far a killed run got.
+let reported = -1;
+const progress = setInterval(() => {
+  if (check.count !== reported && process.send) {
+    reported = check.count;
+    const message: ChildMessage = { type: 'progress', count: check.count };
+    process.send(message);
+  }
+}, 200);
+progress.unref();
+
+/** Starts the clock and the overall deadline. */
+function startClock(): void {
+  t0 = performance.now();
+  setTimeout(() => finish({ outcome: 'timeout', detail: `timed out after ${Math.round(spec.timeoutMs / 1000)} s with ${check.count}/${spec.expect.count} messages` }), spec.timeoutMs).unref();
+}
+
+function done(extra = ''): Ending {
+  if (check.verified()) return { outcome: 'ok', detail: [check.summary(), extra].filter(Boolean).join('; ') };
+  return { outcome: 'failed', detail: [`${check.count}/${spec.expect.count} messages`, check.summary(), extra].filter(Boolean).join('; ') };
+}
+
+// ---- our node in Node-RED -----------------------------------------------------------------
+
+type FlowsModule = typeof import('../test/support/flows');
+type Flow = Parameters<FlowsModule['helper']['load']>[1];
+
+interface EmailMsg extends NodeMessage {
+  topic?: string;
+  payload?: unknown;
+  attachments?: ReceivedAttachment[];
+}
+
+interface SpiedMethod {
+  /** Set by sinon on its spies: the method it wraps. */
+  wrappedMethod?: unknown;
+}
+
+/**
+ * node-red-node-test-helper wraps Node.prototype.send in a sinon spy, which keeps every message
+ * ever sent (attachments included) for assertions. Real Node-RED has no such spy; the node gets
+ * the unwrapped send as an own property so the spy's memory does not count against it.
+ */
+function bypassSendSpy(node: Node): boolean {
+  const spied = (node as unknown as { send: SpiedMethod }).send;
+  if (typeof spied.wrappedMethod !== 'function') return false;
+  Object.defineProperty(node, 'send', { value: spied.wrappedMethod, configurable: true, writable: true });
+  return true;
+}
+
+async function runNode(): Promise<void> {
+  const flows: FlowsModule = await import('../test/support/flows');
+  const { repoRoot } = await import('../test/support/servers');
+  const { helper } = flows;
+  const userDir = flows.useTempUserDir();
+  const cleanup = async (): Promise<void> => {
+    await helper.unload().catch(() => undefined);
+    await flows.stopServer().catch(() => undefined);
+    fs.rmSync(userDir, { recursive: true, force: true });
+  };
+  standingCleanup = cleanup;
+  await flows.startServer();
+
+  // The limit that applies when the node's Size limit setting is left empty.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { DEFAULT_SIZE_LIMIT } = require(path.join(repoRoot, 'dist', 'lib', 'mail-source.js')) as { DEFAULT_SIZE_LIMIT: number };
+
+  const nodes = [flows.nodeModule('receive-connection'), flows.nodeModule('receive-email'), flows.coreNode('common/25-catch.js')] as unknown as NodeInitializer;
+  const flow = [
+    { id: 'tab', type: 'tab' },
+    { id: 'conn', type: 'mailwire-receive-connection', name: 'bench', protocol: spec.protocol, host: spec.host, port: spec.port, security: 'tls', certificate: spec.certificatePem },
+    {
+      id: 'recv', type: 'mailwire-receive-email', z: 'tab', connection: 'conn', folder: '', unseenOnly: true, delay: 1, delayUnit: 'h', maxEmails: -1,
+      ...(spec.sizeLimitMiB ? { sizeLimit: spec.sizeLimitMiB } : {}),
+      wires: [['out']],
+    },
+    { id: 'out', type: 'helper', z: 'tab' },
+    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 'tab' },
+  ] as unknown as Flow;
+
+  let lastMessageAt = 0;
+  let pollEndedAt = 0;
+  let pollFailed = '';
+  const errors: string[] = [];
+
+  startClock();
+  await helper.load(nodes, flow, { conn: { user: spec.user, password: spec.password } });
+  const recv = helper.getNode('recv');
+  const bypassed = bypassSendSpy(recv);
+  // The poll is started by a timer and needs a TLS handshake and a login before it reports
+  // anything, so hooking status and the output here, after load, misses nothing.
+  const originalStatus = recv.status.bind(recv);
+  recv.status = (status: string | NodeStatus): void => {
+    originalStatus(status);
+    if (typeof status !== 'object') return;
+    if (status.fill === 'green' && !pollEndedAt) pollEndedAt = performance.now();
+    if (status.fill === 'red' && !pollFailed) pollFailed = String(status.text ?? 'red status');
+  };
+  helper.getNode('out').on('input', (msg: EmailMsg) => {
+    lastMessageAt = performance.now();
+    check.add(msg.topic, typeof msg.payload === 'string' ? msg.payload : undefined, msg.attachments ?? []);
+  });
+  // Node-RED replaces msg.error with { message, source }: the node's message (an i18n key under
+  // the test helper) is what is left to tell a skip from a failure.
+  helper.getNode('caught').on('input', (msg: NodeMessage & { error?: { message?: string } }) => {
+    errors.push(msg.error?.message ?? 'error');
+  });
+
+  // The poll has ended once the status turns green; Node-RED hands messages on asynchronously, so
+  // the last ones may still be on their way then: allow them a moment.
+  while (!pollEndedAt && !pollFailed && !finished) await new Promise((r) => setTimeout(r, 2));
+  const graceUntil = performance.now() + 1000;
+  while (check.count < spec.expect.count && !pollFailed && performance.now() < graceUntil) await new Promise((r) => setTimeout(r, 2));
+  if (finished) return;
+  endedAt = Math.max(pollEndedAt, lastMessageAt) || performance.now();
+
+  const spyNote = bypassed ? '' : 'test-helper send spy still active';
+  if (pollFailed) {
+    finish({ outcome: 'failed', detail: [pollFailed, ...errors].join('; ') }, cleanup);
+  } else if (check.count < spec.expect.count && errors.some((e) => /too-large/.test(e))) {
+    const limit = spec.sizeLimitMiB ? `its Size limit of ${spec.sizeLimitMiB} MiB` : `its default Size limit of ${DEFAULT_SIZE_LIMIT / (1024 * 1024)} MiB`;
+    finish({ outcome: 'skipped', detail: `reported as too large and not downloaded by the node (${limit})` }, cleanup);
+  } else {
+    const limitNote = spec.sizeLimitMiB ? `Size limit set to ${spec.sizeLimitMiB} MiB (default ${DEFAULT_SIZE_LIMIT / (1024 * 1024)} MiB)` : '';
+    const ending = done([limitNote, spyNote, ...errors].filter(Boolean).join('; '));
+    finish(ending, cleanup);
+  }
+}
+
+// ---- imapflow + mailparser ----------------------------------------------------------------
+
+async function runImapflow(): Promise<void> {
+  const { ImapFlow } = await import('imapflow');
+  const { simpleParser } = await import('mailparser');
+  let socketError = '';
+  startClock();
+  const client = new ImapFlow({
+    host: spec.host,
+    port: spec.port,
+    secure: true,
+    tls: { ca: spec.certificatePem, servername: 'localhost' },
+    auth: { user: spec.user, pass: spec.password },
+    logger: false,
+  });
+  client.on('error', (err: unknown) => {
+    socketError = errorText(err);
+  });
+  await client.connect();
+  await client.mailboxOpen('INBOX');
+  const uids = (await client.search({ seen: false }, { uid: true })) || [];
+  if (uids.length > 0) {
+    for await (const message of client.fetch(uids, { uid: true, source: true }, { uid: true })) {
+      const parsed = await simpleParser(message.source ?? Buffer.alloc(0), PARSER_OPTIONS);
+      check.add(parsed.subject, parsed.text, parsed.attachments);
+    }
+    await client.messageFlagsAdd(uids, ['\\Seen'], { uid: true });
+  }
+  await client.logout();
+  endedAt = performance.now();
+  finish(done(socketError));
+}
+
+// ---- node-pop3 + mailparser ---------------------------------------------------------------
+
+async function runNodePop3(): Promise<void> {
+  const { default: Pop3Command } = await import('node-pop3');
+  const { simpleParser } = await import('mailparser');
+  let lateError = '';
+  let due = '';
+  let lastByteAt = 0;
+  const watched = new WeakSet<object>();
+  /** The ends of the last few chunks read, to show where a stalled reply stopped. */
+  const tails: string[] = [];
+
+  startClock();
+  lastByteAt = performance.now();
+  const pop3 = new Pop3Command({
+    host: spec.host,
+    port: spec.port,
+    user: spec.user,
+    password: spec.password,
+    tls: true,
+    // node-pop3 hands `servername` to tls.connect itself; its tlsOptions type has no such field.
+    servername: 'localhost',
+    tlsOptions: { ca: spec.certificatePem },
+  });
+  // node-pop3 emits 'error' while a RETR streams with no listener of its own; without this one
+  // the process would die instead of the run reporting it.
+  pop3.on('error', (err: unknown) => {
+    lateError = errorText(err);
+  });
+  // Stall watch: a reply is due and not one byte has come for stallMs.
+  const watch = setInterval(() => {
+    const socket = pop3._socket;
+    if (socket && !watched.has(socket)) {
+      watched.add(socket);
+      // node-pop3 ignores a connection that ends while a reply streams: say so instead of "stalled".
+      socket.once('close', () => {
+        if (!due || finished) return;
+        endedAt = performance.now();
+        finish({ outcome: 'failed', detail: `connection closed by the server while ${due} was due, after ${check.count} messages (node-pop3 would have waited for ever)${lateError ? `; ${lateError}` : ''}` });
+      });
+      socket.on('data', (chunk: Buffer) => {
+        lastByteAt = performance.now();
+        tails.push(`${chunk.length} B …${JSON.stringify(chunk.subarray(-6).toString('latin1'))}`);
+        if (tails.length > 3) tails.shift();
+      });
+    }
+    const silentMs = performance.now() - lastByteAt;
+    if (due && silentMs > spec.stallMs) {
+      endedAt = lastByteAt;
+      finish({
+        outcome: 'stalled',
+        detail: `stalled after ${check.count} messages: ${due} got no byte for ${Math.round(silentMs / 1000)} s; ` +
+          `last chunks read: ${tails.join(', ')}${lateError ? `; ${lateError}` : ''}`,
+      });
+    }
+  }, 100);
+  watch.unref();
+
+  const command = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
+    due = label;
+    lastByteAt = performance.now();
+    try {
+      return await run();
+    } finally {
+      due = '';
+    }
+  };
+
+  const listing: Array<string[] | string> = await command('UIDL', () => pop3.UIDL());
+  for (const row of listing) {
+    const number = Number(Array.isArray(row) ? row[0] : row);
+    const raw = await command(`RETR ${number}`, () => pop3.RETR(number));
+    if (finished) return;
+    const parsed = await simpleParser(raw, PARSER_OPTIONS);
+    check.add(parsed.subject, parsed.text, parsed.attachments);
+  }
+  await command('QUIT', () => pop3.QUIT());
+  clearInterval(watch);
+  endedAt = performance.now();
+  finish(done(lateError));
+}
+
+// ---- main ---------------------------------------------------------------------------------
+
+const runs: Record<JobSpec['implementation'], () => Promise<void>> = {
+  node: runNode,
+  imapflow: runImapflow,
+  'node-pop3': runNodePop3,
+};
+
+runs[spec.implementation]().catch((err: unknown) => {
+  endedAt = performance.now();
+  finish({ outcome: 'failed', detail: errorText(err) });
+});
