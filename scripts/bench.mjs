@@ -34,17 +34,27 @@ const snapshot = fs.mkdtempSync(path.join(os.tmpdir(), 'mailwire-bench-'));
 for (const dir of ['dist', '.build']) fs.cpSync(path.join(root, dir), path.join(snapshot, dir), { recursive: true });
 fs.symlinkSync(path.join(root, 'node_modules'), path.join(snapshot, 'node_modules'), 'dir');
 
-const alreadyUp = await portOpen(servers.ports.imap);
-if (!alreadyUp) await servers.start();
+const { started } = await servers.ensureStarted();
+const alreadyUp = !started;
 let status = 1;
 try {
-  const result = spawnSync(process.execPath, [path.join(snapshot, '.build', 'bench', 'drain.js'), ...process.argv.slice(2)], {
+  const result = spawnSync(process.execPath, [path.join(snapshot, '.build', 'bench', 'drain.js'), ...process.argv.slice(2).filter((a) => a !== '--no-send')], {
     stdio: 'inherit',
     cwd: root,
     // The copy is not under the repository, so say where the servers keep their state.
     env: { ...process.env, MAILWIRE_STATE_DIR: servers.stateDir },
   });
   status = result.status ?? 1;
+  // The send side: 500 messages through one Send Email node next to nodemailer alone.
+  // MAILWIRE_SEND_COUNT changes the count; `--no-send` leaves it out.
+  if (!process.argv.includes('--no-send')) {
+    const send = spawnSync(process.execPath, [path.join(snapshot, '.build', 'bench', 'send.js')], {
+      stdio: 'inherit',
+      cwd: root,
+      env: { ...process.env, MAILWIRE_STATE_DIR: servers.stateDir },
+    });
+    if (send.status !== 0) status = send.status ?? 1;
+  }
 } finally {
   if (!alreadyUp) await servers.stop();
   fs.rmSync(snapshot, { recursive: true, force: true });
