@@ -147,4 +147,12 @@ export class NodeRedProcess {
     await exited;
     clearTimeout(timer);
   }
+
+  /** Sends `signal` (SIGKILL: no close handlers, no flushing) and waits until the process is gone. */
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill(signal);
+    await exited;
+  }
 }

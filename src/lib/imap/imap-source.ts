@@ -101,7 +101,10 @@ export class ImapSource implements MailSource {
 
     const skipped = new Set(current.skipped);
     const query = request.unseenOnly ? { seen: false } : current.lastUid > 0 ? { uid: `${current.lastUid + 1}:*` } : { all: true };
-    const found = (await client.search(query, { uid: true })) || [];
+    const found = await client.search(query, { uid: true });
+    // imapflow answers a refused search with false: not "nothing new", which would also clear
+    // the journal below and so emit its UIDs a second time.
+    if (!found) throw new MailError('protocol', `UID SEARCH in ${folder} failed`, { folder });
     // "n:*" also matches the highest UID when it is below n, hence the filter.
     let uids = found.filter((uid) => uid > current.lastUid && !skipped.has(uid)).sort((a, b) => a - b);
 
@@ -111,9 +114,12 @@ export class ImapSource implements MailSource {
       // them now instead of emitting them a second time. Entries no longer unread are done.
       const unread = new Set(uids);
       const owed = (current.pendingSeen ?? []).filter((uid) => unread.has(uid));
-      if (owed.length > 0) await client.messageFlagsAdd(owed, ['\\Seen'], { uid: true });
-      if ((current.pendingSeen ?? []).length > 0) {
-        current.pendingSeen = [];
+      // messageFlagsAdd reports a failed STORE as false, not as an error: the journal keeps
+      // what is still owed until a store is confirmed.
+      const marked = owed.length === 0 || (await client.messageFlagsAdd(owed, ['\\Seen'], { uid: true }));
+      const stillOwed = marked ? [] : owed;
+      if ((current.pendingSeen ?? []).length !== stillOwed.length) {
+        current.pendingSeen = stillOwed;
         this.options.state.set(scope, current);
       }
       const owedSet = new Set(owed);
@@ -182,8 +188,8 @@ export class ImapSource implements MailSource {
       }
     } finally {
       // Even when the fetch broke off, what was emitted is marked; what was not stays unread.
-      if (request.unseenOnly && emittedUids.length > 0 && client.usable) {
-        await client.messageFlagsAdd(emittedUids, ['\\Seen'], { uid: true });
+      // A store that failed (false, not an error) leaves the UIDs in the journal for the next poll.
+      if (request.unseenOnly && emittedUids.length > 0 && client.usable && (await client.messageFlagsAdd(emittedUids, ['\\Seen'], { uid: true }))) {
         const marked = new Set(emittedUids);
         current.pendingSeen = (current.pendingSeen ?? []).filter((uid) => !marked.has(uid));
         this.options.state.set(scope, current);

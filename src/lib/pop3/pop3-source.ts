@@ -18,6 +18,12 @@ export interface Pop3SourceOptions {
   commandTimeoutMs?: number;
 }
 
+/**
+ * Silence while a reply is due after which the session counts as dead: 20 s, as for IMAP (the
+ * client's own default of 30 s would put stall detection just past the 30 s the node promises).
+ */
+const RUNTIME_COMMAND_TIMEOUT_MS = 20_000;
+
 export function isInbox(folder: string): boolean {
   const name = folder.trim();
   return name === '' || name.toUpperCase() === 'INBOX';
@@ -54,7 +60,7 @@ export class Pop3Source implements MailSource {
         user: s.user,
         password: s.password,
         connectTimeoutMs: this.options.connectTimeoutMs,
-        commandTimeoutMs: this.options.commandTimeoutMs,
+        commandTimeoutMs: this.options.commandTimeoutMs ?? RUNTIME_COMMAND_TIMEOUT_MS,
       });
     } catch (err) {
       throw classifyError(err);
