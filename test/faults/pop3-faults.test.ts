@@ -137,11 +137,13 @@ describe('POP3 faults', () => {
       assert.ok(slowest < COMMAND_TIMEOUT_MS);
     });
 
-    it('one byte per packet', async () => {
+    it('one byte per packet', async (t) => {
       // Every byte of the session its own write, 1 ms apart.
       const { connection, slowest } = await retrieveAll({ byteByByte: { pauseMs: 1 } });
       assert.ok(connection.writesToClient >= messages.reduce((n, m) => n + m.length, 0), `${connection.writesToClient} writes`);
-      assert.ok(slowest < COMMAND_TIMEOUT_MS, `slowest RETR ${slowest} ms`);
+      // The command timeout is silence, not total time: one byte per packet must never trip it,
+      // however long the whole RETR takes on a loaded machine (retrieveAll fails on a timeout).
+      t.diagnostic(`slowest RETR ${slowest} ms with a ${COMMAND_TIMEOUT_MS} ms command timeout`);
     });
 
     it('odd piece sizes with pauses, and slow chunks', async () => {
