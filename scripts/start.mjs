@@ -109,12 +109,14 @@ if (mailInfo) {
 }
 process.stdout.write('Ctrl-C stops Node-RED and the mail server.\n\n');
 
-let stopping = false;
-const stopAll = async () => {
-  if (stopping) return;
-  stopping = true;
-  red.kill('SIGINT');
-  if (startedServers) await servers.stop({ quiet: true });
+// One stop for Ctrl-C and for Node-RED's own exit: whoever comes second waits for the first.
+let stopping;
+const stopAll = () => {
+  stopping ??= (async () => {
+    red.kill('SIGINT');
+    if (startedServers) await servers.stop({ quiet: true });
+  })();
+  return stopping;
 };
 process.on('SIGINT', stopAll);
 process.on('SIGTERM', stopAll);
