@@ -14,7 +14,7 @@ import type { ReceiveConnectionNode } from './shared/receive-connection-node';
 
 const TYPE = 'mailwire-receive-email';
 /** Longer than this between polls, an idle IMAP connection is closed rather than kept. */
-const KEEP_ALIVE_MAX_INTERVAL_MS = 25_000;
+const KEEP_ALIVE_MAX_INTERVAL_MS = 15_000; // below the 20 s after which a silent connection counts as dead
 /**
  * Back-off after failures stops growing at one delay plus this, so mail that arrives after an
  * outage is emitted within about one delay plus 10 s of the server's return.
