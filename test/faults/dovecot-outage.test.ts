@@ -31,12 +31,14 @@ const RETRYING = 'mailwire-receive-email.status.retrying';
 const POLLED = 'mailwire-receive-email.status.polled';
 
 describe('Dovecot stopped for 30 s', () => {
+  const proxies: FaultProxy[] = [];
   before(async () => {
     useTempUserDir();
     await startServer();
   });
   afterEach(async () => {
     await helper.unload();
+    await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
   after(async () => {
     await stopServer();
@@ -49,6 +51,7 @@ describe('Dovecot stopped for 30 s', () => {
     const imapUser = uniqueUser('outimap');
     const popUser = uniqueUser('outpop');
     const proxy = await FaultProxy.start(serverInfo().ports.imap);
+    proxies.push(proxy);
     await watch.load(
       flow(
         [connection('imap', proxy.port), { ...connection('pop3'), id: 'conn-pop' }],
@@ -80,17 +83,26 @@ describe('Dovecot stopped for 30 s', () => {
     const arrivedAt = Date.now();
     await until(() => nodes.every((n) => n.sent.length === 1), DELAY_MS + 10_000 + 5000, 'the new mail');
 
-    const report: string[] = [];
-    for (const n of nodes) {
-      const emittedAt = n.sent[0].at;
-      const outage = n.statuses.filter((s) => s.at >= stoppedAt && s.at <= restartedAt);
-      const retrying = outage.filter((s) => s.text === RETRYING);
+    const measured = nodes.map((n) => {
+      const retrying = n.statuses.filter((s) => s.at >= stoppedAt && s.at <= restartedAt && s.text === RETRYING);
       // The values behind each retrying status (the helper's RED._ drops them from the text).
       const retries = retrying.map((s) => watch.valuesOf(s) ?? {});
-      const seconds = retries.map((v) => Number(v.seconds));
-      const reasons = [...new Set(retries.map((v) => String(v.reason)))];
-      report.push(`${n.id}: back-off ${seconds.join(', ')} s (${reasons.join(', ')}); first email ${emittedAt - restartedAt} ms after the restart (${emittedAt - arrivedAt} ms after it arrived); ${n.errors.length} node.error`);
+      return {
+        n,
+        retrying,
+        seconds: retries.map((v) => Number(v.seconds)),
+        reasons: [...new Set(retries.map((v) => String(v.reason)))],
+        emittedAt: n.sent[0].at,
+      };
+    });
+    console.log(
+      `outage ${restartedAt - stoppedAt} ms (Dovecot start ${startMs} ms)\n` +
+        measured
+          .map(({ n, seconds, reasons, emittedAt }) => `${n.id}: back-off ${seconds.join(', ')} s (${reasons.join(', ')}); first email ${emittedAt - restartedAt} ms after the restart (${emittedAt - arrivedAt} ms after it arrived); ${n.errors.length} node.error`)
+          .join('\n'),
+    );
 
+    for (const { n, retrying, seconds, reasons, emittedAt } of measured) {
       assert.ok(retrying.length >= 4, `${n.id}: kept retrying through the outage (${retrying.length})`);
       assert.ok(seconds.every((s, i) => i === 0 || s >= seconds[i - 1]), `${n.id}: the back-off only grows: ${seconds.join(', ')}`);
       assert.equal(Math.max(...seconds), BACKOFF_CAP_S, `${n.id}: the back-off reaches its cap: ${seconds.join(', ')}`);
@@ -101,9 +113,7 @@ describe('Dovecot stopped for 30 s', () => {
       assert.ok(emittedAt - restartedAt <= DELAY_MS + 10_000, `${n.id}: first email ${emittedAt - restartedAt} ms after the restart`);
       // node.error once per streak of the same failure, not once per retry.
       assert.ok(n.errors.length <= 3 && n.errors.length < retrying.length, `${n.id}: ${n.errors.length} errors for ${retrying.length} retries`);
-      assert.equal(n.statuses.at(-1)?.text, POLLED, `${n.id}: polling again`);
+      assert.ok(n.statuses.some((s) => s.at > restartedAt && s.text === POLLED), `${n.id}: polling again`);
     }
-    console.log(`outage ${restartedAt - stoppedAt} ms (start ${startMs} ms)\n${report.join('\n')}`);
-    await proxy.close();
   });
 });

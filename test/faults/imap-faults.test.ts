@@ -12,7 +12,7 @@ import { helper, startServer, stopServer, useTempUserDir } from '../support/flow
 import { appendMessages, listMailbox, repoRoot, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
 import { adminClient, seenUids } from './kit/dovecot';
-import { Watch, connection, credentials, duplicates, flow, receiver, sleep, uidOf, until } from './kit/flow';
+import { Watch, connection, credentials, duplicates, flow, receiver, sleep, uidOf, until, within } from './kit/flow';
 
 strictProcess();
 
@@ -69,7 +69,7 @@ describe('IMAP faults under the Receive Email node', () => {
       },
     });
     await watch.load(flow([connection('imap', p.port)], [receiver({ maxEmails: -1 })]), credentials(user));
-    const fired = await cut.fired;
+    const fired = await within(cut.fired, 20_000, 'the cut');
     const recv = watch.current();
     await until(() => recv.statuses.some((s) => s.at >= fired.at && s.text === 'mailwire-receive-email.status.retrying'), 15000, 'the node to notice the cut');
     const emittedAtCut = new Set(watch.keys().map(uidOf));
@@ -98,7 +98,7 @@ describe('IMAP faults under the Receive Email node', () => {
     const p = await proxy();
     const reset = p.when({ clientLine: SEEN_STORE, serverLine: imapTaggedReply, action: 'reset' });
     await watch.load(flow([connection('imap', p.port)], [receiver({ maxEmails: -1 })]), credentials(user));
-    const fired = await reset.fired;
+    const fired = await within(reset.fired, 20_000, 'the reset');
     assert.match(fired.serverLine ?? '', / OK\b/i, 'the server applied the store');
     await until(() => new Set(watch.keys()).size === 60, 20000, 'all 60 emitted');
     await until(async () => (await seenUids(user)).seen.size === 60, 10000, 'all read');
@@ -117,7 +117,7 @@ describe('IMAP faults under the Receive Email node', () => {
     // No server condition: the proxy resets as the STORE line arrives, before forwarding it.
     const reset = p.when({ clientLine: SEEN_STORE, action: 'reset' });
     await watch.load(flow([connection('imap', p.port)], [receiver({ maxEmails: -1 })]), credentials(user));
-    const fired = await reset.fired;
+    const fired = await within(reset.fired, 20_000, 'the reset');
     const batch = (/UID STORE (\S+)/i.exec(fired.armingLine ?? '') ?? [])[1];
     assert.ok(batch, fired.armingLine);
     await until(() => new Set(watch.keys()).size === 40, 20000, 'all 40 emitted');

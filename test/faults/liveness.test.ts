@@ -10,7 +10,7 @@ import { helper, startServer, stopServer, useTempUserDir } from '../support/flow
 import { appendMessages, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
 import { kick, seenUids, serverConnections } from './kit/dovecot';
-import { Watch, connection, credentials, duplicates, flow, receiver, sleep, until } from './kit/flow';
+import { Watch, connection, credentials, duplicates, flow, receiver, sleep, until, within } from './kit/flow';
 
 strictProcess();
 
@@ -61,9 +61,9 @@ describe('liveness of the Receive Email node', () => {
     );
 
     const detection = async (fired: Promise<FireEvent>): Promise<number> => {
-      const event = await fired;
+      const event = await within(fired, 20_000, 'the stall');
       const stalled = event.connection;
-      await Promise.race([stalled.closed, sleep(DETECT_WITHIN_MS + 10_000)]);
+      await within(stalled.closed, DETECT_WITHIN_MS + 10_000, 'the stalled connection to close').catch(() => undefined);
       return stalled.open ? Infinity : (stalled.closedAt as number) - event.at;
     };
     const [imapMs, popMs] = await Promise.all([detection(imapStall.fired), detection(popStall.fired)]);
@@ -107,7 +107,7 @@ describe('liveness of the Receive Email node', () => {
       let hit: Promise<boolean>;
       if (fetching) {
         // Kicked as the node fetches the new batch.
-        await fetching.fired;
+        await within(fetching.fired, 20_000, 'the fetch of the new batch');
         hit = kick(user);
       } else {
         // Kicked between polls, at varying moments.

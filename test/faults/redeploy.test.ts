@@ -98,7 +98,9 @@ describe('redeploys and close', () => {
     }
     // Give sockets that were just destroyed a moment to be released.
     await until(() => leftBehind(baseline, resources()).length === 0, 3000, 'resources back to the baseline').catch(() => undefined);
-    assert.deepEqual(leftBehind(baseline, resources()), [], 'no timers or sockets left behind');
+    const now = resources();
+    console.log(`active resources before the first deploy: ${JSON.stringify(Object.fromEntries(baseline))}; after the last close: ${JSON.stringify(Object.fromEntries(now))}`);
+    assert.deepEqual(leftBehind(baseline, now), [], 'no timers or sockets left behind');
   });
 
   it('close during a 100-message fetch: done within 2 s, nothing emitted after it, nothing read that was not emitted', async () => {

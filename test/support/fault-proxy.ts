@@ -1,25 +1,38 @@
 // A TCP fault proxy for tests, on 127.0.0.1. Every connection a client opens to it is forwarded to
 // a target port, and on command the proxy breaks it the ways networks and servers do:
 //
-//   cut        destroy both sides (FIN)
-//   reset      destroy both sides with RST (socket.resetAndDestroy())
-//   stall      stop forwarding server→client bytes, sockets stay open (the server is throttled)
-//   slow       hold each server chunk for a while before it is forwarded
-//   byte-by-byte  forward the server's bytes one per write with a pause, for a bounded amount or
-//              until turned off
-//   split      cut each server chunk into pieces written separately (packet boundaries on demand)
-//   rewrite    change or drop a server line before the client sees it
-//   refuse     close new connections at once
+//   cut           close both sides (FIN); nothing more is forwarded          conn.cut(), proxy.cutAll()
+//   reset         destroy both sides with RST (socket.resetAndDestroy())      conn.reset(), proxy.resetAll()
+//   stall         stop forwarding server→client bytes and stop reading the    conn.stall(), proxy.stallOpen()
+//                 server; the sockets stay open, client bytes still go through
+//   slow          hold each server chunk `slowMs` before forwarding it        setMode({ slowMs })
+//   byte-by-byte  forward server bytes one per write with a pause, for a      setMode({ byteByByte: { bytes, pauseMs } })
+//                 bounded number of bytes or until turned off (false)
+//   split         cut each server chunk into pieces written one by one        setMode({ splitter, splitPauseMs })
+//   rewrite       change (or drop, by returning null) each server line        proxy.rewriteServerLine = fn
+//   refuse        close new connections at once, with FIN or RST              proxy.refuse = 'cut' | 'reset'
+//   not listening new connections refused by the OS (ECONNREFUSED)           proxy.stopListening() / resumeListening()
 //
-// and triggers fire any of these at an exact point of a conversation: "when the client has sent a
-// line matching /UID STORE .*\\Seen/ and the server answers it, reset before the answer reaches
-// the client", or "after 40,000 bytes from the server, cut". Server lines are only held back while
-// a line rewrite or a server-line trigger needs them whole; otherwise bytes pass as they come, so
-// packet-level tests see the server's own chunking (or the chunking they asked for).
+// setMode() on the proxy applies to the open connections and to new ones; on a connection, to that
+// one only. Triggers fire an action at an exact point of a conversation (see TriggerSpec):
 //
-// It counts bytes and connections (total, open now, most open at once) and keeps what each client
-// sent. Line features read bytes as latin1, which maps one byte to one character both ways, so
-// 8-bit data passes unchanged; they make sense on plaintext protocols only (not inside TLS).
+//   proxy.when({ clientLine: /UID STORE .*\\Seen/, serverLine: imapTaggedReply, action: 'reset' })
+//     the server applied the STORE, its OK never reaches the client
+//   proxy.when({ clientLine: /UID FETCH/, serverBytes: 40_000, action: 'cut' })
+//     40,000 bytes of the answer reach the client, then the connection is cut
+//   proxy.when({ clientLine: /^QUIT/, action: 'reset' })
+//     reset before the QUIT is forwarded: the server never sees it
+//
+// Server lines are held back only while a rewrite or a server-line trigger needs them whole;
+// otherwise bytes pass as they come, so packet-level tests see the server's own chunking (or the
+// chunking they asked for). A server's FIN reaches the client after what is still queued; a
+// client's FIN ends the connection; an error on one side is passed to the other as a reset (a
+// target that refuses the connection therefore resets the client's).
+//
+// It counts bytes, writes and connections (total, open now, most open at once: maxOpen) and keeps
+// everything each client sent (tests only: it is never dropped). Line features read bytes as
+// latin1, which maps one byte to one character both ways, so 8-bit data passes unchanged; they make
+// sense on plaintext protocols only (not inside TLS).
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 
@@ -48,7 +61,11 @@ export interface TriggerSpec {
    * a client line, before that line is forwarded to the server.
    */
   action: FaultAction;
-  /** How many times it may fire over the proxy's life; default 1. */
+  /**
+   * How many times it may fire over the proxy's life; default 1. With a clientLine, every matching
+   * line from the nth on arms it again (at most one pending arming per connection); without one,
+   * every new connection is armed until it has fired this often.
+   */
   times?: number;
 }
 

@@ -228,3 +228,18 @@ export async function until(predicate: () => boolean | Promise<boolean>, ms: num
     await sleep(everyMs);
   }
 }
+
+/** `promise`, or a failure naming `what` after `ms` (for trigger.fired and the like, which may never settle). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
