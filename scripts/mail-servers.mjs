@@ -85,6 +85,9 @@ mail_uid = ${owner.uid}
 mail_gid = ${owner.gid}
 mail_privileged_group =
 pop3_uidl_format = %08Xu%08Xv
+# One POP3 session per mailbox at a time, as careful servers run it: a second session waits up to
+# 10 s for the lock, then gets -ERR [IN-USE] (the busy-mailbox tests rely on this).
+pop3_lock_session = yes
 namespace inbox {
   inbox = yes
   separator = /

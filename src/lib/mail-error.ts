@@ -15,7 +15,16 @@ export type FailureCode =
   | 'folder'
   | 'protocol'
   | 'invalid-config'
+  | 'in-use'
   | 'closed';
+
+/**
+ * Failures that say "not now" rather than "wrong": another client holds the mailbox. They are
+ * retried like the others but shown as a passing state, not reported as errors straight away.
+ */
+export function isTemporary(code: FailureCode): boolean {
+  return code === 'in-use';
+}
 
 /** Values safe to show a user (never a password, never raw server text). */
 export type FailureDetails = Record<string, string>;

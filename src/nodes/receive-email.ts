@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { ImapSource } from '../lib/imap/imap-source';
-import { MailError, classifyError } from '../lib/mail-error';
+import { MailError, classifyError, isTemporary } from '../lib/mail-error';
 import type { FailureCode } from '../lib/mail-error';
 import { DEFAULT_SIZE_LIMIT } from '../lib/mail-source';
 import type { MailSource, PollListener } from '../lib/mail-source';
@@ -23,6 +23,8 @@ const BACKOFF_CAP_EXTRA_MS = 8_000;
 /** A poll still running after this long is taken as hung (see Poller.stallAfterMs). */
 const STALL_AFTER_MS = 10 * 60_000;
 const CLOSE_GRACE_MS = 1500;
+/** A temporary failure (the mailbox in use by another client) becomes an error once it lasts this long. */
+const TEMPORARY_GRACE_MS = 5 * 60_000;
 
 interface ReceiveEmailDef extends NodeDef {
   connection: string;
@@ -80,6 +82,8 @@ export = function register(RED: NodeAPI): void {
 
     let open = true;
     let lastFailure: FailureCode | undefined;
+    let failingSince = 0;
+    let escalated = false;
     const listener: PollListener = {
       emit: (message) => node.send(message),
       skip: (key, reason, detail) => {
@@ -100,6 +104,7 @@ export = function register(RED: NodeAPI): void {
         node.status({ fill: 'yellow', shape: 'dot', text: t('status.polling') });
         const result = await source.poll(request, listener);
         lastFailure = undefined;
+        escalated = false;
         const time = new Date().toLocaleTimeString();
         node.status({
           fill: 'green',
@@ -110,11 +115,20 @@ export = function register(RED: NodeAPI): void {
       onFailure: (err, retryInMs) => {
         if (!open) return;
         const failure = err instanceof MailError ? err : classifyError(err);
-        node.status({ fill: 'red', shape: 'ring', text: t('status.retrying', { reason: t(`short.${failure.code}`), seconds: Math.round(retryInMs / 1000) }) });
-        // Once per streak of the same failure, so a Catch node hears of it without a flood.
+        const temporary = isTemporary(failure.code);
+        node.status({ fill: temporary ? 'yellow' : 'red', shape: 'ring', text: t('status.retrying', { reason: t(`short.${failure.code}`), seconds: Math.round(retryInMs / 1000) }) });
+        const report = (): void => node.error(connection.describe(failure), { topic: failure.code, error: { code: failure.code, message: connection.describe(failure) } });
+        // Once per streak of the same failure, so a Catch node hears of it without a flood. A
+        // temporary one is only a warning until it has lasted long enough to need a person.
         if (failure.code !== lastFailure) {
           lastFailure = failure.code;
-          node.error(connection.describe(failure), { topic: failure.code, error: { code: failure.code, message: connection.describe(failure) } });
+          failingSince = Date.now();
+          escalated = false;
+          if (temporary) node.warn(connection.describe(failure));
+          else report();
+        } else if (temporary && !escalated && Date.now() - failingSince >= TEMPORARY_GRACE_MS) {
+          escalated = true;
+          report();
         }
         node.debug(failure.message);
       },

@@ -1,5 +1,6 @@
 // The soak: a Receive Email node in a Node-RED runtime, behind a fault proxy, while mail keeps
-// arriving and the connection is cut, stalled and kicked, the server restarted and the flow
+// arriving, a second client keeps toggling flags on every message (a mail program open on the
+// same inbox), and the connection is cut, stalled and kicked, the server restarted and the flow
 // redeployed. Then: nothing lost, nothing emitted twice, nothing marked read without being
 // emitted, one connection at a time, and memory that does not keep growing.
 //
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NodeMessage } from 'node-red';
 import { collectGarbage } from '../faults/mime/memory';
+import { BusyClient } from '../support/busy-client';
 import { FaultProxy } from '../support/fault-proxy';
 import type { NodeInitializer } from '../support/flows';
 import { helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../support/flows';
@@ -64,6 +66,7 @@ function slope(points: Array<[number, number]>): number {
 describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restart and a redeploy`, () => {
   const user = uniqueUser('soak');
   let proxy: FaultProxy;
+  let busy: BusyClient | undefined;
 
   before(async () => {
     useTempUserDir();
@@ -71,6 +74,7 @@ describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restar
     proxy = await FaultProxy.start(serverInfo().ports.imap);
   });
   after(async () => {
+    await busy?.stop().catch(() => undefined);
     await helper.unload().catch(() => undefined);
     await stopServer();
     await proxy.close();
@@ -85,13 +89,15 @@ describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restar
     ] as unknown as Flow;
     const credentials = { conn: { user, password: serverInfo().password } };
     const emitted = new Map<string, number>();
+    const emittedWithoutBody: string[] = [];
     const keys = new Set<string>();
     let duplicates = 0;
     const deploy = async (): Promise<void> => {
       await helper.load(nodes(), flow, credentials);
       helper.getNode('out').on('input', (msg: NodeMessage) => {
         const subject = String(msg.topic);
-        const key = (msg as unknown as { email: { key: string } }).email.key;
+        const { key, uid } = (msg as unknown as { email: { key: string; uid?: number } }).email;
+        if (typeof uid !== 'number' || String(msg.payload).trim() !== `Body of ${subject}`) emittedWithoutBody.push(key);
         if (keys.has(key)) duplicates += 1;
         keys.add(key);
         emitted.set(subject, (emitted.get(subject) ?? 0) + 1);
@@ -107,6 +113,10 @@ describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restar
       sent.push(...batch);
     };
 
+    // The INBOX needs a message before the toggling has anything to toggle.
+    await append(1);
+    // A round every 100 ms: busy, but leaving the machine to the suite that runs beside the soak.
+    busy = await BusyClient.start(user, [{ kind: 'toggle-flags', pauseMs: 100 }], { reconnect: true });
     const actions: Record<string, number> = { append: 0, cut: 0, stall: 0, kick: 0, restart: 0, redeploy: 0 };
     const memory: Array<[number, number]> = [];
     const started = Date.now();
@@ -163,9 +173,11 @@ describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restar
       }
     }
 
-    // The chaos stops; everything sent must come out.
+    // The chaos stops, but for the other client; everything sent must come out.
     await waitFor(() => sent.every((s) => emitted.has(s)), 120_000, 'every appended email to be emitted');
     await new Promise((r) => setTimeout(r, 2000));
+    const busyRecord = await busy.stop();
+    busy = undefined;
     const box = await listMailbox(user);
     const emittedSubjects = new Set(emitted.keys());
     const readNotEmitted = box.filter((m) => m.seen && !emittedSubjects.has(m.subject));
@@ -173,10 +185,13 @@ describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restar
     const perHour = memory.length >= 3 ? (slope(memory) * 3_600_000) / MiB : 0;
 
     t.diagnostic(`actions: ${JSON.stringify(actions)}; emails: ${sent.length}; emitted keys: ${keys.size}; duplicates: ${duplicates}`);
+    t.diagnostic(`the other client: ${busyRecord.toggles} flag rounds, ${busyRecord.reconnects} new sessions`);
     t.diagnostic(`connections: ${proxy.total} in all, at most ${maxOpen} open at once, ${proxy.open} open at the end`);
     t.diagnostic(`heap after warm-up: ${memory.map(([, h]) => (h / MiB).toFixed(1)).join(' ')} MiB; trend ${perHour.toFixed(1)} MiB/hour`);
 
     assert.ok(actions.restart === 1 && actions.redeploy === 1 && actions.append > 0, 'the chaos ran');
+    assert.ok(busyRecord.toggles > 0, 'the other client kept busy');
+    assert.deepEqual(emittedWithoutBody, [], 'every emitted message a whole email');
     assert.deepEqual(sent.filter((s) => !emitted.has(s)), [], 'nothing lost');
     assert.equal(duplicates, 0, 'nothing emitted twice');
     assert.deepEqual(readNotEmitted, [], 'nothing marked read without being emitted');

@@ -325,8 +325,14 @@ describe('Pop3Client login', () => {
     assert.deepEqual((await server.finished()).received, ['USER alice']);
   });
 
-  it('does not call a locked mailbox a wrong password', async (t) => {
+  it('calls a locked mailbox "in use", not a wrong password nor a protocol error', async (t) => {
     const server = await startFakeServer(answering({ USER: '+OK\r\n', PASS: '-ERR [IN-USE] Mailbox is locked by another session\r\n' }));
+    t.after(() => server.close());
+    await assert.rejects(Pop3Client.connect(options(server.port)), isMailError('in-use'));
+  });
+
+  it('does not call a temporary system problem a wrong password', async (t) => {
+    const server = await startFakeServer(answering({ USER: '+OK\r\n', PASS: '-ERR [SYS/TEMP] try again later\r\n' }));
     t.after(() => server.close());
     await assert.rejects(Pop3Client.connect(options(server.port)), isMailError('protocol'));
   });

@@ -6,6 +6,7 @@ import type { ImapOrigin } from '../mail-mapper';
 import type { MailSource, PollListener, PollRequest, PollResult } from '../mail-source';
 import type { FolderProgress, StateStore } from '../state-store';
 import { RUNTIME_TIMEOUTS, connectImap } from './imap-client';
+import { fetchRequested } from './requested-fetch';
 import type { ImapTimeouts } from './imap-client';
 
 export interface ImapSourceOptions {
@@ -143,11 +144,16 @@ export class ImapSource implements MailSource {
       listener.skip(origin(uid).key, reason, detail);
     };
 
-    // Sizes first, so an oversized message is never downloaded.
+    // Sizes first, so an oversized message is never downloaded. A UID without a size was
+    // expunged by another session since the search: it is gone, not an error.
+    const sizes = new Map<number, number>();
+    for await (const item of fetchRequested(client, uids, 'size')) sizes.set(item.uid, item.size);
     const wanted: number[] = [];
-    for await (const item of client.fetch(uids, { uid: true, size: true }, { uid: true })) {
-      if ((item.size ?? 0) > this.options.sizeLimit) skip(item.uid, 'too-large', { size: String(item.size), limit: String(this.options.sizeLimit) });
-      else wanted.push(item.uid);
+    for (const uid of uids) {
+      const size = sizes.get(uid);
+      if (size === undefined) continue;
+      if (size > this.options.sizeLimit) skip(uid, 'too-large', { size: String(size), limit: String(this.options.sizeLimit) });
+      else wanted.push(uid);
     }
 
     // In batches, so a large backlog never sits in memory at once and \Seen follows closely.
@@ -167,9 +173,9 @@ export class ImapSource implements MailSource {
     const { scope, current } = poll;
     const emittedUids: number[] = [];
     try {
-      for await (const item of client.fetch(batch, { uid: true, source: true }, { uid: true })) {
+      for await (const item of fetchRequested(client, batch, 'source')) {
         if (!listener.isActive()) break;
-        const parsed = await parseEmail(item.source ?? Buffer.alloc(0), poll.origin(item.uid));
+        const parsed = await parseEmail(item.source, poll.origin(item.uid));
         if (isParseFailure(parsed)) {
           poll.skip(item.uid, 'parse', { reason: parsed.reason });
           continue;

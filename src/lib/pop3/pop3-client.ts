@@ -319,8 +319,11 @@ export class Pop3Client {
    * 'auth' would send the user off to change a password that is right.
    */
   private loginError(label: 'USER' | 'PASS', text: string): MailError {
-    const notCredentials = /^\[(IN-USE|SYS\/TEMP|SYS\/PERM)\]/i.test(text);
-    return new MailError(notCredentials ? 'protocol' : 'auth', `POP3 server rejected ${label}: ${this.serverText(text)}`);
+    const message = `POP3 server rejected ${label}: ${this.serverText(text)}`;
+    // IN-USE: the credentials were fine, another session holds the maildrop's lock (RFC 2449 8.1.1).
+    if (/^\[IN-USE\]/i.test(text)) return new MailError('in-use', message);
+    const notCredentials = /^\[(SYS\/TEMP|SYS\/PERM)\]/i.test(text);
+    return new MailError(notCredentials ? 'protocol' : 'auth', message);
   }
 
   /** Server text for an error message: shortened, and never echoing the password. */

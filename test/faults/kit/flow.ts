@@ -5,7 +5,7 @@
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import type { NodeInitializer } from '../../support/flows';
 import { coreNode, helper, nodeModule } from '../../support/flows';
-import { serverInfo } from '../../support/servers';
+import { certificatePem, serverInfo } from '../../support/servers';
 
 export type Flow = Parameters<typeof helper.load>[1];
 export type Msg = NodeMessage & Record<string, unknown> & { topic: string; email: { key: string; uid?: number; uidl?: string } };
@@ -170,18 +170,27 @@ export class Watch {
   }
 }
 
-export function connection(protocol: 'imap' | 'pop3', port?: number): Record<string, unknown> {
+/** A receive connection to the private Dovecot: plain text on 127.0.0.1, or SSL/TLS to localhost trusting its certificate. */
+export function connection(protocol: 'imap' | 'pop3', port?: number, security: 'none' | 'tls' = 'none'): Record<string, unknown> {
   const info = serverInfo();
+  const tls = security === 'tls';
+  const ports = tls ? { imap: info.ports.imaps, pop3: info.ports.pop3s } : { imap: info.ports.imap, pop3: info.ports.pop3 };
   return {
     id: 'conn',
     type: 'mailwire-receive-connection',
     name: 'faults',
     protocol,
-    host: '127.0.0.1',
-    port: port ?? (protocol === 'imap' ? info.ports.imap : info.ports.pop3),
-    security: 'none',
-    certificate: '',
+    host: tls ? 'localhost' : '127.0.0.1',
+    port: port ?? ports[protocol],
+    security,
+    certificate: tls ? certificatePem() : '',
   };
+}
+
+/** Error-level lines the runtime logged since the flow was loaded (node.error and the runtime's own). */
+export function errorLines(): string[] {
+  const spy = helper.log() as unknown as { args: Array<[{ level?: number; msg?: unknown }]> };
+  return spy.args.map(([entry]) => entry).filter((entry) => entry?.level === 20).map((entry) => String(entry.msg));
 }
 
 export function receiver(overrides: Record<string, unknown> = {}): Record<string, unknown> {
