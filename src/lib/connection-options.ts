@@ -18,11 +18,22 @@ export interface ReceiveSettings extends ServerSettings {
   protocol: ReceiveProtocol;
 }
 
-const DEFAULT_PORTS: Record<ReceiveProtocol | 'smtp', Record<Security, number>> = {
+/** The one table of default ports: the runtime uses it, and the editor gets it as a Node-RED setting. */
+export const DEFAULT_PORTS: Readonly<Record<ReceiveProtocol | 'smtp', Readonly<Record<Security, number>>>> = {
   imap: { none: 143, starttls: 143, tls: 993 },
   pop3: { none: 110, starttls: 110, tls: 995 },
   smtp: { none: 25, starttls: 587, tls: 465 },
 };
+
+/**
+ * The folder names that mean "the inbox", compared after trimming and in upper case: blank, or
+ * INBOX in any case (RFC 3501 5.1). POP3 has nothing else. Served to the editor as a setting too.
+ */
+export const INBOX_NAMES: readonly string[] = ['', 'INBOX'];
+
+export function isInbox(folder: string): boolean {
+  return INBOX_NAMES.includes(folder.trim().toUpperCase());
+}
 
 export function defaultPort(protocol: ReceiveProtocol | 'smtp', security: Security): number {
   return DEFAULT_PORTS[protocol][security];

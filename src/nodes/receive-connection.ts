@@ -1,5 +1,5 @@
 import type { NodeAPI, NodeDef } from 'node-red';
-import { toReceiveSettings } from '../lib/connection-options';
+import { DEFAULT_PORTS, toReceiveSettings } from '../lib/connection-options';
 import type { ReceiveSettings } from '../lib/connection-options';
 import type { MailError } from '../lib/mail-error';
 import { validateReceive } from '../lib/validate-receive';
@@ -34,6 +34,8 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType<ReceiveConnectionNode, ReceiveConnectionDef, object, ReceiveCredentials>(RECEIVE_CONNECTION_TYPE, ReceiveConnection, {
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
+    // The dialog's port follows these defaults; one table, served to the editor as RED.settings.*.
+    settings: { mailwireReceiveConnectionDefaultPorts: { value: { imap: DEFAULT_PORTS.imap, pop3: DEFAULT_PORTS.pop3 }, exportable: true } },
   });
 
   registerValidateRoute<ReceiveSettings>(RED, {

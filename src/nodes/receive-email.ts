@@ -6,7 +6,8 @@ import { MailError, classifyError, isTemporary } from '../lib/mail-error';
 import type { FailureCode } from '../lib/mail-error';
 import { DEFAULT_SIZE_LIMIT } from '../lib/mail-source';
 import type { MailSource, PollListener } from '../lib/mail-source';
-import { Pop3Source, isInbox } from '../lib/pop3/pop3-source';
+import { INBOX_NAMES, isInbox } from '../lib/connection-options';
+import { Pop3Source } from '../lib/pop3/pop3-source';
 import { Poller } from '../lib/poller';
 import { StateStore } from '../lib/state-store';
 import { toMilliseconds } from '../lib/duration';
@@ -150,5 +151,8 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType(TYPE, ReceiveEmail);
+  RED.nodes.registerType(TYPE, ReceiveEmail, {
+    // The editor's "POP3 has only the inbox" warning uses the same names as the runtime.
+    settings: { mailwireReceiveEmailInboxNames: { value: INBOX_NAMES, exportable: true } },
+  });
 };

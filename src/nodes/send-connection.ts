@@ -1,5 +1,5 @@
 import type { NodeAPI, NodeDef } from 'node-red';
-import { toSendSettings } from '../lib/connection-options';
+import { DEFAULT_PORTS, toSendSettings } from '../lib/connection-options';
 import type { SendSettings } from '../lib/connection-options';
 import type { MailError } from '../lib/mail-error';
 import { SmtpSender } from '../lib/smtp/smtp-sender';
@@ -44,6 +44,7 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType<SendConnectionNode, SendConnectionDef, object, SendCredentials>(SEND_CONNECTION_TYPE, SendConnection, {
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
+    settings: { mailwireSendConnectionDefaultPorts: { value: DEFAULT_PORTS.smtp, exportable: true } },
   });
 
   registerValidateRoute<SendSettings>(RED, {

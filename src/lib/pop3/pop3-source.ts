@@ -1,3 +1,4 @@
+import { isInbox } from '../connection-options';
 import type { ReceiveSettings } from '../connection-options';
 import { MailError, classifyError } from '../mail-error';
 import { isParseFailure, parseEmail } from '../mail-mapper';
@@ -23,11 +24,6 @@ export interface Pop3SourceOptions {
  * client's own default of 30 s would put stall detection just past the 30 s the node promises).
  */
 const RUNTIME_COMMAND_TIMEOUT_MS = 20_000;
-
-export function isInbox(folder: string): boolean {
-  const name = folder.trim();
-  return name === '' || name.toUpperCase() === 'INBOX';
-}
 
 /**
  * Polls a POP3 maildrop. POP3 has no flags and a session sees no mail that arrives during it, so
