@@ -1,16 +1,21 @@
 import type { EmailMessage } from './mail-mapper';
+import type { ProgressStore } from './progress-store';
+
+/** Which emails a node's first run takes: every one waiting, or only those that arrive later. */
+export type StartFrom = 'all' | 'new';
 
 export interface PollRequest {
   /** '' means the inbox. */
   folder: string;
   unseenOnly: boolean;
-  /** -1 = no limit. */
+  /** Most emails this poll may emit; -1 = no limit. */
   maxEmails: number;
+  start: StartFrom;
 }
 
 export type SkipReason = 'parse' | 'too-large';
 
-/** What a source tells its owner while it polls; the owner is the only one who knows the flow. */
+/** What a poll tells its owner; the owner is the only one who knows the flow. */
 export interface PollListener {
   /** Hands one email to the flow. Called in order, oldest first. */
   emit(message: EmailMessage): void;
@@ -27,12 +32,17 @@ export interface PollResult {
   skipped: number;
 }
 
-export interface MailSource {
-  poll(request: PollRequest, listener: PollListener): Promise<PollResult>;
-  /** Drops the current connection (an in-flight poll rejects); the next poll reconnects. */
-  reset(): void;
-  /** Ends the connection promptly for good; an in-flight poll rejects. */
-  close(): Promise<void>;
+/** Everything one poll needs besides the server session it runs on. */
+export interface PollJob {
+  request: PollRequest;
+  progress: ProgressStore;
+  listener: PollListener;
+  /** Larger emails are reported and never downloaded. */
+  sizeLimit: number;
+  /** The receive connection's id, part of every message key. */
+  connectionId: string;
+  /** POP3: delete each email once it was emitted. */
+  deleteAfterEmit: boolean;
 }
 
 export const DEFAULT_SIZE_LIMIT = 25 * 1024 * 1024;

@@ -16,18 +16,25 @@ export interface PollerOptions {
    */
   stallAfterMs?: number;
   onStall?: () => void;
+  /**
+   * Asked when a wake() came while a poll was running: may the next poll start as soon as this
+   * one ends? No: it waits for its turn as usual.
+   */
+  mayRunEarly?: () => boolean;
 }
 
 /**
  * Runs a poll, waits, runs the next: the next one is scheduled only when the previous one has
  * ended, so polls never overlap however slow the server or the flow is. Failures back off
- * exponentially up to a cap and polling never stops by itself.
+ * exponentially up to a cap and polling never stops by itself. wake() runs a poll now (push).
  */
 export class Poller {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
   private failures = 0;
+  /** A wake() arrived while a poll was running. */
+  private wokenWhileRunning = false;
 
   constructor(private readonly options: PollerOptions) {}
 
@@ -39,6 +46,17 @@ export class Poller {
 
   get active(): boolean {
     return !this.stopped;
+  }
+
+  /** Polls now instead of at the scheduled time; during a poll, right after it (if mayRunEarly). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.wokenWhileRunning = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(0);
   }
 
   private schedule(delayMs: number): void {
@@ -53,10 +71,12 @@ export class Poller {
 
   private async tick(): Promise<void> {
     const watchdog = this.options.stallAfterMs ? setTimeout(() => this.options.onStall?.(), this.options.stallAfterMs) : undefined;
+    this.wokenWhileRunning = false;
     try {
       await this.options.run();
       this.failures = 0;
-      this.schedule(this.options.intervalMs);
+      const early = this.wokenWhileRunning && (this.options.mayRunEarly?.() ?? true);
+      this.schedule(early ? 0 : this.options.intervalMs);
     } catch (err) {
       if (this.stopped) return;
       this.failures += 1;

@@ -1,7 +1,7 @@
 import type { ReceiveSettings } from './connection-options';
 import { connectImap } from './imap/imap-client';
 import { Pop3Client } from './pop3/pop3-client';
-import { buildTrustOptions } from './tls-trust';
+import { pop3Options } from './pop3/pop3-connect';
 import { VALIDATE_TIMEOUTS, runValidation } from './validate';
 import type { Attempt, ValidateOutcome, ValidateTimeouts } from './validate';
 
@@ -20,16 +20,7 @@ async function tryImap(settings: ReceiveSettings, stepMs: number, signal: AbortS
 }
 
 async function tryPop3(settings: ReceiveSettings, stepMs: number, signal: AbortSignal): Promise<Attempt> {
-  const client = await Pop3Client.connect({
-    host: settings.host,
-    port: settings.port,
-    security: settings.security,
-    trust: buildTrustOptions(settings.host, settings.certificate),
-    user: settings.user,
-    password: settings.password,
-    connectTimeoutMs: stepMs,
-    commandTimeoutMs: stepMs,
-  });
+  const client = await Pop3Client.connect(pop3Options(settings, { connectTimeoutMs: stepMs, commandTimeoutMs: stepMs }));
   const onAbort = (): void => client.destroy();
   signal.addEventListener('abort', onAbort);
   try {

@@ -1,7 +1,11 @@
+import os from 'node:os';
+import path from 'node:path';
 import type { NodeAPI, NodeDef } from 'node-red';
 import { DEFAULT_PORTS, toReceiveSettings } from '../lib/connection-options';
 import type { ReceiveSettings } from '../lib/connection-options';
 import type { MailError } from '../lib/mail-error';
+import { FileProgressStore } from '../lib/progress-store';
+import { ReceiveService } from '../lib/receive/receive-service';
 import { validateReceive } from '../lib/validate-receive';
 import type { ValidateOutcome } from '../lib/validate';
 import { RECEIVE_CONNECTION_TYPE } from './shared/receive-connection-node';
@@ -18,6 +22,12 @@ interface ReceiveConnectionDef extends NodeDef {
   certificate: string;
 }
 
+/** Where each Receive Email node's progress file lives: inside Node-RED's user directory, one file per node. */
+function progressFile(RED: NodeAPI, nodeId: string): string {
+  const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');
+  return path.join(userDir, 'mailwire-state', `${nodeId.replace(/[^\w.-]/g, '_')}.json`);
+}
+
 export = function register(RED: NodeAPI): void {
   const describe = (code: string, details: Record<string, string>): string => describeFailure(RED, RECEIVE_CONNECTION_TYPE, code, details);
 
@@ -30,6 +40,14 @@ export = function register(RED: NodeAPI): void {
       const s = this.settings();
       return describe(error.code, { host: s.host, port: String(s.port), protocol: s.protocol.toUpperCase(), ...error.details });
     };
+    this.service = new ReceiveService({
+      connectionId: this.id,
+      settings: this.settings,
+      progressStore: (nodeId) => new FileProgressStore(progressFile(RED, nodeId)),
+    });
+    this.on('close', (_removed: boolean, done: () => void) => {
+      this.service.close().finally(() => done());
+    });
   }
 
   RED.nodes.registerType<ReceiveConnectionNode, ReceiveConnectionDef, object, ReceiveCredentials>(RECEIVE_CONNECTION_TYPE, ReceiveConnection, {

@@ -82,6 +82,8 @@ describe('Dovecot stopped for 30 s', () => {
     await Promise.all([appendMessages(imapUser, [simpleMessage('after the outage')]), appendMessages(popUser, [simpleMessage('after the outage')])]);
     const arrivedAt = Date.now();
     await until(() => nodes.every((n) => n.sent.length === 1), DELAY_MS + 10_000 + 5000, 'the new mail');
+    // The status follows once the poll that emitted it has ended (after its \Seen store).
+    await until(() => nodes.every((n) => n.statuses.some((s) => s.at > restartedAt && s.text === POLLED)), 5000, 'a good poll after the restart');
 
     const measured = nodes.map((n) => {
       const retrying = n.statuses.filter((s) => s.at >= stoppedAt && s.at <= restartedAt && s.text === RETRYING);

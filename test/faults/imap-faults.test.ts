@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { ImapSource } from '../../src/lib/imap/imap-source';
-import type { Pop3Source } from '../../src/lib/pop3/pop3-source';
+import type { ImapMailbox } from '../../src/lib/imap/imap-mailbox';
+import type { Pop3Maildrop } from '../../src/lib/pop3/pop3-maildrop';
 import { FaultProxy, imapTaggedReply } from '../support/fault-proxy';
 import { helper, startServer, stopServer, useTempUserDir } from '../support/flows';
 import { appendMessages, listMailbox, repoRoot, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
@@ -135,16 +135,16 @@ describe('IMAP faults under the Receive Email node', () => {
     watch = new Watch();
     // Counts polls in progress at the source level, in the dist build the node loads.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { ImapSource: Imap } = require(path.join(repoRoot, 'dist', 'lib', 'imap', 'imap-source.js')) as { ImapSource: typeof ImapSource };
+    const { ImapMailbox: Imap } = require(path.join(repoRoot, 'dist', 'lib', 'imap', 'imap-mailbox.js')) as { ImapMailbox: typeof ImapMailbox };
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Pop3Source: Pop3 } = require(path.join(repoRoot, 'dist', 'lib', 'pop3', 'pop3-source.js')) as { Pop3Source: typeof Pop3Source };
-    // Per source (one per node): polls of different nodes may overlap, a node's own may not.
+    const { Pop3Maildrop: Pop3 } = require(path.join(repoRoot, 'dist', 'lib', 'pop3', 'pop3-maildrop.js')) as { Pop3Maildrop: typeof Pop3Maildrop };
+    // Per mailbox session (one per connection and folder here): polls on different sessions may overlap, on one may not.
     const active = new Map<object, number>();
     const polls = { max: 0, total: 0 };
     const originals = [Imap.prototype.poll, Pop3.prototype.poll];
-    for (const proto of [Imap.prototype, Pop3.prototype] as Array<{ poll: ImapSource['poll'] }>) {
+    for (const proto of [Imap.prototype, Pop3.prototype] as Array<{ poll: ImapMailbox['poll'] }>) {
       const original = proto.poll;
-      proto.poll = async function counted(this: ImapSource, ...args: Parameters<ImapSource['poll']>) {
+      proto.poll = async function counted(this: ImapMailbox, ...args: Parameters<ImapMailbox['poll']>) {
         const now = (active.get(this) ?? 0) + 1;
         active.set(this, now);
         polls.total += 1;
@@ -194,7 +194,7 @@ describe('IMAP faults under the Receive Email node', () => {
       assert.ok((await listMailbox(imapUser)).every((m) => m.seen));
       console.log(`polls: ${polls.total}, IMAP connections: ${imapProxy.total}, POP3 sessions: ${popProxy.total}`);
     } finally {
-      [Imap.prototype.poll, Pop3.prototype.poll] = originals as [ImapSource['poll'], Pop3Source['poll']];
+      [Imap.prototype.poll, Pop3.prototype.poll] = originals as [ImapMailbox['poll'], Pop3Maildrop['poll']];
     }
   });
 

@@ -7,10 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_SIZE_LIMIT } from '../../src/lib/mail-source';
 import { Pop3Client } from '../../src/lib/pop3/pop3-client';
-import { Pop3Source } from '../../src/lib/pop3/pop3-source';
-import { StateStore } from '../../src/lib/state-store';
 import { buildTrustOptions } from '../../src/lib/tls-trust';
 import { collector, tempStateFile } from '../support/collect';
+import { pop3Source } from '../support/mail-sources';
 import { FaultProxy } from '../support/fault-proxy';
 import type { ForwardMode, ProxyConnection } from '../support/fault-proxy';
 import { appendMessages, listMailbox, receiveSettings, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
@@ -19,7 +18,7 @@ import { duplicates, until, within } from './kit/flow';
 
 strictProcess();
 
-/** What the node gives a POP3 reply: 20 s of silence (pop3-source.ts); every RETR must finish within it. */
+/** What the node gives a POP3 reply: 20 s of silence (pop3-maildrop.ts); every RETR must finish within it. */
 const COMMAND_TIMEOUT_MS = 20_000;
 const subjects = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix} ${String(i + 1).padStart(2, '0')}`);
 
@@ -39,13 +38,13 @@ describe('POP3 faults', () => {
     const firstConnection = proxy.total;
     // The 25th DELE reaches the server and is answered; the answer never reaches the client.
     const reset = proxy.when({ clientLine: /^DELE /, nth: 25, serverLine: /^\+OK/, action: 'reset' });
-    const source = new Pop3Source({
+    const source = pop3Source({
       settings: receiveSettings('pop3', 'none', user, { port: proxy.port }),
       connectionId: 'conn-1',
-      state: new StateStore(tempStateFile()),
+      stateFile: tempStateFile(),
       sizeLimit: DEFAULT_SIZE_LIMIT,
       deleteAfterEmit: true,
-      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      pop3Timeouts: { commandTimeoutMs: COMMAND_TIMEOUT_MS },
     });
     const request = { folder: '', unseenOnly: true, maxEmails: -1 };
     try {

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ImapSource } from '../../src/lib/imap/imap-source';
 import { MailError } from '../../src/lib/mail-error';
 import { DEFAULT_SIZE_LIMIT } from '../../src/lib/mail-source';
 import type { ReceiveSettings, Security } from '../../src/lib/connection-options';
-import { StateStore } from '../../src/lib/state-store';
 import { collector, tempStateFile } from '../support/collect';
+import { imapSource } from '../support/mail-sources';
+import type { TestSource } from '../support/mail-sources';
 import { appendMessages, listMailbox, receiveSettings, simpleMessage, uniqueUser, writeMaildir } from '../support/servers';
 import { TcpProxy } from '../support/tcp-proxy';
 
-function source(settings: ReceiveSettings, stateFile = tempStateFile(), keepAlive = true): ImapSource {
-  return new ImapSource({ settings, connectionId: 'conn-1', state: new StateStore(stateFile), sizeLimit: DEFAULT_SIZE_LIMIT, keepAlive });
+function source(settings: ReceiveSettings, stateFile = tempStateFile(), keepAlive = true): TestSource {
+  return imapSource({ settings, connectionId: 'conn-1', stateFile, sizeLimit: DEFAULT_SIZE_LIMIT, keepAlive });
 }
 
 const subjects = (n: number, prefix = 'm'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(2, '0')}`);

@@ -8,7 +8,7 @@ import { defaultPort, findSettingsProblem, toReceiveSettings } from '../../src/l
 import { toMilliseconds } from '../../src/lib/duration';
 import { MailError, classifyError } from '../../src/lib/mail-error';
 import { Poller } from '../../src/lib/poller';
-import { StateStore } from '../../src/lib/state-store';
+import { FileProgressStore } from '../../src/lib/progress-store';
 import { buildTrustOptions, splitPem } from '../../src/lib/tls-trust';
 import { selfSigned } from '../support/certificates';
 import { tempStateFile } from '../support/collect';
@@ -135,15 +135,15 @@ describe('poller', () => {
   });
 });
 
-describe('state store', () => {
+describe('progress store (file)', () => {
   it('survives a new instance, writes atomically, and forgets on remove', () => {
     const file = tempStateFile();
-    const a = new StateStore(file);
+    const a = new FileProgressStore(file);
     a.set('imap://u@h:1/INBOX', { uidValidity: '7', lastUid: 42, skipped: [3] });
     a.set('pop3://u@h:2', { emitted: ['x', 'y'], skipped: [] });
-    const b = new StateStore(file);
+    const b = new FileProgressStore(file);
     assert.deepEqual(b.folder('imap://u@h:1/INBOX'), { uidValidity: '7', lastUid: 42, skipped: [3] });
-    assert.deepEqual(b.maildrop('pop3://u@h:2').emitted, ['x', 'y']);
+    assert.deepEqual(b.maildrop('pop3://u@h:2')?.emitted, ['x', 'y']);
     assert.equal(b.folder('pop3://u@h:2'), undefined);
     b.remove();
     assert.equal(fs.existsSync(file), false);
@@ -151,7 +151,7 @@ describe('state store', () => {
   it('a corrupt file is set aside, not trusted and not lost', () => {
     const file = tempStateFile();
     fs.writeFileSync(file, '{not json');
-    const store = new StateStore(file);
+    const store = new FileProgressStore(file);
     assert.equal(store.folder('x'), undefined);
     const kept = fs.readdirSync(path.dirname(file)).filter((f) => f.includes('corrupt'));
     assert.equal(kept.length, 1);

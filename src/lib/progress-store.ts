@@ -13,12 +13,36 @@ export interface FolderProgress {
    * they are marked on the next poll instead of being emitted again.
    */
   pendingSeen?: number[];
+  /**
+   * First run "only emails that arrive from now on": the folder's UIDNEXT when the node first
+   * saw it. UIDs below it are never emitted nor changed. Absent: every email counts.
+   */
+  startUid?: number;
 }
 
 /** POP3 has no flags, so "new" is "UIDL not in emitted". */
 export interface MaildropProgress {
   emitted: string[];
   skipped: string[];
+  /**
+   * First run "only emails that arrive from now on": the UIDLs present when the node first
+   * looked. They are never emitted nor deleted; entries leave once the server no longer lists them.
+   */
+  preexisting?: string[];
+}
+
+/**
+ * Where one Receive Email node keeps its progress, one entry per scope (an IMAP folder on a
+ * server and user, or a POP3 maildrop). The receive connection hands each node its store; the
+ * default is FileProgressStore, and a store of another kind only has to keep what `set` was given.
+ */
+export interface ProgressStore {
+  folder(scope: string): FolderProgress | undefined;
+  maildrop(scope: string): MaildropProgress | undefined;
+  /** Must be durable when it returns: a crash right after loses nothing that was set. */
+  set(scope: string, value: FolderProgress | MaildropProgress): void;
+  /** Forgets everything, for a node that was deleted from the flow. */
+  remove(): void;
 }
 
 type Scopes = Record<string, FolderProgress | MaildropProgress>;
@@ -28,11 +52,11 @@ type Scopes = Record<string, FolderProgress | MaildropProgress>;
  * persistent context store is configured, which is why this is a file of our own and not
  * node context. Writes are atomic (write + rename) so a crash leaves the old or the new state.
  */
-export class StateStore {
+export class FileProgressStore implements ProgressStore {
   private scopes: Scopes;
 
   constructor(private readonly file: string) {
-    this.scopes = StateStore.load(file);
+    this.scopes = FileProgressStore.load(file);
   }
 
   private static load(file: string): Scopes {
@@ -57,9 +81,9 @@ export class StateStore {
     return value && 'uidValidity' in value ? value : undefined;
   }
 
-  maildrop(scope: string): MaildropProgress {
+  maildrop(scope: string): MaildropProgress | undefined {
     const value = this.scopes[scope];
-    return value && 'emitted' in value ? value : { emitted: [], skipped: [] };
+    return value && 'emitted' in value ? value : undefined;
   }
 
   set(scope: string, value: FolderProgress | MaildropProgress): void {
@@ -70,7 +94,6 @@ export class StateStore {
     fs.renameSync(tmp, this.file);
   }
 
-  /** Forgets everything, for a node that was deleted from the flow. */
   remove(): void {
     this.scopes = {};
     fs.rmSync(this.file, { force: true });

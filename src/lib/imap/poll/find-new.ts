@@ -1,0 +1,22 @@
+import type { ImapFlow, SearchObject } from 'imapflow';
+import { MailError } from '../../mail-error';
+import type { FolderProgress } from '../../progress-store';
+import { floorUid } from './folder-progress';
+
+/**
+ * Stage 3: the UIDs that count as new, oldest first. Unseen Only: the server's unread messages;
+ * otherwise every message above the last one emitted. Skipped (poison) UIDs and UIDs below the
+ * node's starting point never count.
+ */
+export async function findNew(client: ImapFlow, progress: FolderProgress, unseenOnly: boolean): Promise<number[]> {
+  const floor = floorUid(progress);
+  const range = floor > 1 ? { uid: `${floor}:*` } : {};
+  const query: SearchObject = unseenOnly ? { seen: false, ...range } : floor > 1 ? range : { all: true };
+  const found = await client.search(query, { uid: true });
+  // imapflow answers a refused search with false: not "nothing new", which would also clear the
+  // journal and so emit its UIDs a second time.
+  if (!found) throw new MailError('protocol', 'UID SEARCH failed');
+  const skipped = new Set(progress.skipped);
+  // "n:*" also matches the highest UID when that is below n, hence the floor again.
+  return found.filter((uid) => uid >= floor && !skipped.has(uid)).sort((a, b) => a - b);
+}

@@ -1,0 +1,168 @@
+import { classifyError } from '../mail-error';
+import type { MailError } from '../mail-error';
+import type { EmailMessage } from '../mail-mapper';
+import type { PollListener, PollRequest, SkipReason } from '../mail-source';
+import type { ProgressStore } from '../progress-store';
+import { Poller } from '../poller';
+import { EmissionWindow } from './emission-window';
+import { FailureStreak } from './failure-streak';
+import type { FailureReport } from './failure-streak';
+import type { Mailbox, MailboxSubscriber, ReceiveMode, SessionState } from './mailbox';
+
+/** Longer than this between polls, a session is closed after each poll rather than kept. */
+export const KEEP_ALIVE_MAX_INTERVAL_MS = 15_000; // below the 20 s after which a silent connection counts as dead
+/**
+ * Back-off after failures stops growing at one delay plus this, so mail that arrives after an
+ * outage is emitted within about one delay plus 10 s of the server's return.
+ */
+export const BACKOFF_CAP_EXTRA_MS = 8_000;
+/** A poll still running after this long is taken as hung (see Poller.stallAfterMs). */
+export const STALL_AFTER_MS = 10 * 60_000;
+/** How long closing waits for a poll in flight to wind down. */
+export const CLOSE_GRACE_MS = 1500;
+
+/** What one Receive Email node asks of its connection. */
+export interface ReceiverSettings {
+  request: PollRequest;
+  intervalMs: number;
+  push: boolean;
+  sizeLimit: number;
+  deleteAfterEmit: boolean;
+}
+
+export type ReceiverStatus =
+  | { kind: 'connecting' }
+  | { kind: 'checking' }
+  /** Last heard from the server at `at`; the last poll emitted and skipped so many. */
+  | { kind: 'heard'; mode: ReceiveMode; at: number; emitted: number; skipped: number }
+  | { kind: 'retrying'; error: MailError; retryInMs: number };
+
+/** What a receiver tells its node; the node is the only one that knows the flow and the words. */
+export interface ReceiverEvents {
+  emit(message: EmailMessage): void;
+  skip(key: string, reason: SkipReason, detail: Record<string, string>): void;
+  folderReset(folder: string, oldValidity: string, newValidity: string): void;
+  status(status: ReceiverStatus): void;
+  /** A failure worth telling a person about: once per streak (see FailureStreak). */
+  problem(error: MailError, level: Exclude<FailureReport, null>): void;
+}
+
+/**
+ * One node's reading of one mailbox: polls every Delay, sooner when the mailbox announces new
+ * mail (push), never more than Maximum Emails within one Delay, one poll at a time, backing off
+ * after failures and never stopping by itself.
+ */
+export class Receiver {
+  private readonly poller: Poller;
+  private readonly window: EmissionWindow;
+  private readonly streak = new FailureStreak();
+  private readonly subscriber: MailboxSubscriber;
+  private readonly unsubscribe: () => void;
+  private active = true;
+  private lastPoll: { emitted: number; skipped: number } | undefined;
+  private heardAt = 0;
+  private failing = false;
+
+  constructor(
+    private readonly mailbox: Mailbox,
+    private readonly progress: ProgressStore,
+    private readonly connectionId: string,
+    private readonly settings: ReceiverSettings,
+    private readonly events: ReceiverEvents,
+  ) {
+    this.window = new EmissionWindow(settings.request.maxEmails, settings.intervalMs);
+    this.subscriber = {
+      push: settings.push,
+      keepAlive: settings.intervalMs <= KEEP_ALIVE_MAX_INTERVAL_MS,
+      readOnly: !settings.request.unseenOnly,
+      newMail: () => this.wake(),
+      state: (state) => this.sessionState(state),
+    };
+    this.poller = new Poller({
+      intervalMs: settings.intervalMs,
+      maxBackoffMs: settings.intervalMs + BACKOFF_CAP_EXTRA_MS,
+      stallAfterMs: STALL_AFTER_MS,
+      onStall: () => mailbox.reset(),
+      run: () => this.pollOnce(),
+      onFailure: (err, retryInMs) => this.failed(classifyError(err), retryInMs),
+      mayRunEarly: () => this.window.allowance() !== 0,
+    });
+    this.unsubscribe = mailbox.subscribe(this.subscriber);
+    events.status({ kind: 'connecting' });
+    this.poller.start();
+  }
+
+  /** New mail announced: poll now, unless Maximum Emails were emitted within the last Delay. */
+  wake(): void {
+    if (this.active && this.window.allowance() !== 0) this.poller.wake();
+  }
+
+  /** Stops polling, lets a poll in flight wind down (emitting nothing more), and leaves the mailbox. */
+  async close(removed: boolean): Promise<void> {
+    this.active = false;
+    this.unsubscribe();
+    await this.poller.stop(CLOSE_GRACE_MS);
+    if (removed) this.progress.remove();
+  }
+
+  private async pollOnce(): Promise<void> {
+    const allowance = this.window.allowance();
+    // The whole allowance was used within the last Delay (by pushed polls): wait for the next turn.
+    if (allowance === 0) return;
+    this.events.status({ kind: 'checking' });
+    const listener: PollListener = {
+      emit: (message) => {
+        this.window.record();
+        this.events.emit(message);
+      },
+      skip: (key, reason, detail) => this.events.skip(key, reason, detail),
+      folderReset: (folder, oldValidity, newValidity) => this.events.folderReset(folder, oldValidity, newValidity),
+      isActive: () => this.active,
+    };
+    const result = await this.mailbox.poll({
+      request: { ...this.settings.request, maxEmails: allowance },
+      progress: this.progress,
+      listener,
+      sizeLimit: this.settings.sizeLimit,
+      connectionId: this.connectionId,
+      deleteAfterEmit: this.settings.deleteAfterEmit,
+    });
+    this.streak.clear();
+    this.failing = false;
+    this.lastPoll = result;
+    this.heardAt = Date.now();
+    this.showHeard();
+  }
+
+  private showHeard(): void {
+    if (!this.active || this.failing) return;
+    const last = this.lastPoll ?? { emitted: 0, skipped: 0 };
+    this.events.status({ kind: 'heard', mode: this.mailbox.mode(this.subscriber), at: this.heardAt, emitted: last.emitted, skipped: last.skipped });
+  }
+
+  private sessionState(state: SessionState): void {
+    if (!this.active) return;
+    switch (state.kind) {
+      case 'heard':
+        this.heardAt = Math.max(this.heardAt, state.at);
+        // Until the first poll has been answered, "connecting" says more than a time.
+        if (this.lastPoll) this.showHeard();
+        return;
+      case 'connecting':
+        if (!this.lastPoll) this.events.status({ kind: 'connecting' });
+        return;
+      case 'lost':
+        this.failed(state.error, state.retryInMs);
+        return;
+    }
+  }
+
+  private failed(error: MailError, retryInMs: number): void {
+    if (!this.active) return;
+    this.failing = true;
+    this.events.status({ kind: 'retrying', error, retryInMs });
+    const report = this.streak.next(error);
+    if (report) this.events.problem(error, report);
+  }
+}
+

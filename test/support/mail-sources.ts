@@ -1,0 +1,69 @@
+// The receive core without Node-RED, for tests that poll a server directly: a mailbox session as
+// the receive service keeps it (ImapMailbox, Pop3Maildrop) with one subscriber and a progress
+// file, behind the small poll(request, listener) / close() surface the tests use.
+import { ImapMailbox } from '../../src/lib/imap/imap-mailbox';
+import type { ImapTimeouts } from '../../src/lib/imap/imap-client';
+import type { ReceiveSettings } from '../../src/lib/connection-options';
+import { DEFAULT_SIZE_LIMIT } from '../../src/lib/mail-source';
+import type { PollListener, PollRequest, PollResult } from '../../src/lib/mail-source';
+import { Pop3Maildrop } from '../../src/lib/pop3/pop3-maildrop';
+import type { Pop3Timeouts } from '../../src/lib/pop3/pop3-connect';
+import { FileProgressStore } from '../../src/lib/progress-store';
+import type { Mailbox, MailboxSubscriber } from '../../src/lib/receive/mailbox';
+import { tempStateFile } from './collect';
+
+export interface TestSource {
+  readonly mailbox: Mailbox;
+  readonly progress: FileProgressStore;
+  /** `start` defaults to 'all'. */
+  poll(request: Omit<PollRequest, 'start'> & Partial<Pick<PollRequest, 'start'>>, listener: PollListener): Promise<PollResult>;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export interface SourceOptions {
+  settings: ReceiveSettings;
+  stateFile?: string;
+  connectionId?: string;
+  sizeLimit?: number;
+  /** IMAP: keep the session between polls (a short Delay); default true. */
+  keepAlive?: boolean;
+  /** POP3: delete what was emitted. */
+  deleteAfterEmit?: boolean;
+  imapTimeouts?: ImapTimeouts;
+  pop3Timeouts?: Pop3Timeouts;
+}
+
+function wrap(mailbox: Mailbox, options: SourceOptions, keepAlive: boolean): TestSource {
+  const progress = new FileProgressStore(options.stateFile ?? tempStateFile());
+  const subscriber: MailboxSubscriber = { push: false, keepAlive, readOnly: false, newMail: () => undefined, state: () => undefined };
+  const unsubscribe = mailbox.subscribe(subscriber);
+  return {
+    mailbox,
+    progress,
+    poll: (request, listener) =>
+      mailbox.poll({
+        request: { start: 'all', ...request },
+        progress,
+        listener,
+        sizeLimit: options.sizeLimit ?? DEFAULT_SIZE_LIMIT,
+        connectionId: options.connectionId ?? 'conn-1',
+        deleteAfterEmit: options.deleteAfterEmit === true,
+      }),
+    reset: () => mailbox.reset(),
+    close: async () => {
+      unsubscribe();
+      await mailbox.close();
+    },
+  };
+}
+
+export function imapSource(options: SourceOptions, folder = ''): TestSource {
+  const mailbox = new ImapMailbox({ settings: () => options.settings, folder, timeouts: options.imapTimeouts });
+  return wrap(mailbox, options, options.keepAlive ?? true);
+}
+
+export function pop3Source(options: SourceOptions): TestSource {
+  const mailbox = new Pop3Maildrop({ settings: () => options.settings, timeouts: options.pop3Timeouts });
+  return wrap(mailbox, options, false);
+}
