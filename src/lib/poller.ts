@@ -63,8 +63,14 @@ export class Poller {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.running = this.tick().finally(() => {
+      // Marked as running before the poll starts, so a wake() from inside it counts as "during".
+      let finished!: () => void;
+      this.running = new Promise<void>((resolve) => {
+        finished = resolve;
+      });
+      void this.tick().finally(() => {
         this.running = undefined;
+        finished();
       });
     }, delayMs);
   }
