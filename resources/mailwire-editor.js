@@ -1,6 +1,7 @@
 /*
   The editor code that the four nodes of @mailwire/node-red-email share: value checks, validators,
-  labels, and the connection dialogs' port, Validate button and "Use this certificate" view.
+  labels, the settings the runtime exports, the edit forms (built from a list of rows), and the
+  connection dialogs' port, Validate button and "Use this certificate" view.
 
   Node-RED serves the package's top-level resources/ folder at resources/@mailwire/node-red-email/.
   Each node's .html loads this file with
@@ -8,6 +9,8 @@
   and the editor runs that script before the .html's own scripts (it prefixes the path with the
   admin root). Each of the four node sets brings its own copy of that tag, so this file may run
   several times: the first run defines window.MailwireEditor, later runs leave it as it is.
+  The connection dialogs also load mailwire-failure-text.js (the failure messages, shared with the
+  runtime); the editor may run the two files in either order, so it is looked up when it is used.
 */
 (function () {
     'use strict';
@@ -16,6 +19,12 @@
 
     const MODULE = '@mailwire/node-red-email';
     const STYLESHEET_ID = 'mailwire-editor-css';
+    const SECURITY_METHODS = Object.freeze(['none', 'starttls', 'tls']);
+    /** The admin route (relative, so admin auth and httpAdminRoot apply) that validates each connection type. */
+    const VALIDATE_ROUTES = Object.freeze({
+        'mailwire-receive-connection': 'mailwire/validate/receive',
+        'mailwire-send-connection': 'mailwire/validate/send',
+    });
 
     // ---- Values -----------------------------------------------------------------------------
 
@@ -82,27 +91,262 @@
         return this.name ? 'node_label_italic' : '';
     }
 
+    /**
+     * The label properties of a node definition (spread them into it): the palette label from
+     * the catalog, the node's label (its name, else `fallback(node)`, else the palette label) in
+     * italics when named, and with ports.input / ports.output the port labels from the catalog
+     * (inputLabel, outputLabel).
+     */
+    function labels(type, fallback, ports) {
+        const result = {
+            paletteLabel: catalogLabel(type, 'paletteLabel'),
+            label: function () {
+                return this.name || fallback(this) || this._(`${type}.paletteLabel`);
+            },
+            labelStyle,
+        };
+        if (ports && ports.input) result.inputLabels = catalogLabel(type, 'inputLabel');
+        if (ports && ports.output) result.outputLabels = catalogLabel(type, 'outputLabel');
+        return result;
+    }
+
+    /**
+     * The defaults of a connection (config node) of type `type`, in the order of the flow-file
+     * contract: name, description, then `own` (Protocol), then host, port, security, certificate.
+     * initial: { port, security } for a new connection.
+     */
+    function connectionDefaults(type, initial, own) {
+        const invalid = (problem) => `${type}.errors.config.${problem}`;
+        return Object.assign({ name: { value: '' }, description: { value: '' } }, own, {
+            host: { value: '', required: true, validate: validator(isHost, invalid('host')) },
+            port: { value: initial.port, required: true, validate: validator(isPort, invalid('port')) },
+            security: { value: initial.security, validate: validator((v) => SECURITY_METHODS.includes(v), invalid('security')) },
+            certificate: { value: '', validate: validator(isCertificate, invalid('certificate')) },
+        });
+    }
+
+    /** The credentials of a connection: the user name is shown again, the password never. */
+    function connectionCredentials() {
+        return { user: { type: 'text' }, password: { type: 'password' } };
+    }
+
+    /** The defaults of a node that uses a connection of type `connectionType`: name, connection, then `own`. */
+    function nodeDefaults(connectionType, own) {
+        return Object.assign({ name: { value: '' }, connection: { value: '', type: connectionType, required: true } }, own);
+    }
+
+    // ---- Settings the runtime exports --------------------------------------------------------
+
+    /** A setting a node type exports to the editor (`exportable: true`), or undefined. */
+    function setting(name) {
+        return RED.settings ? RED.settings[name] : undefined;
+    }
+
+    /**
+     * The default port for `security` from a table { none, starttls, tls } that the runtime
+     * exports (the runtime's own table, so editor and runtime never disagree); undefined when the
+     * table has none.
+     */
+    function defaultPort(table, security) {
+        const port = table && typeof table === 'object' ? table[security] : undefined;
+        return typeof port === 'number' ? port : undefined;
+    }
+
+    // ---- Edit forms -------------------------------------------------------------------------
+
+    /** An element with the attributes whose value is not undefined, null or false. */
+    function element(tag, attrs) {
+        const $element = $(document.createElement(tag));
+        for (const [name, value] of Object.entries(attrs || {})) {
+            if (value !== undefined && value !== null && value !== false) $element.attr(name, String(value));
+        }
+        return $element;
+    }
+
+    /** The data-i18n attribute for text and attributes: parts [[attribute or '', key], …]. */
+    function i18nAttribute(parts) {
+        const used = parts.filter(([, key]) => key);
+        return used.length ? used.map(([attribute, key]) => (attribute ? `[${attribute}]` : '') + key).join(';') : undefined;
+    }
+
+    /**
+     * Writes the edit form of node type `type` into its template, <script type="text/html"
+     * data-template-name="<type>">, from `rows` (call it before RED.nodes.registerType). Inputs
+     * named after a property get the id Node-RED fills and saves itself (node-input-<key>, or
+     * node-config-input-<key> with options.config); the others are kept by oneditprepare and
+     * oneditsave. Each text comes from the type's catalog through data-i18n.
+     *
+     * A row (all but `key` optional):
+     *   key         the property, and the catalog entry label.<key>
+     *   icon        Font Awesome icon of the label, without "fa-"
+     *   control     'text' (default), 'password', 'textarea', 'select', 'checkbox', 'number'
+     *               or 'port'; the last two are kept by the node's own code (id <type>-<key>)
+     *   code        no spell checking (host names, addresses, PEM)
+     *   secret      no autocompletion
+     *   placeholder the placeholder placeholder.<key>
+     *   rows, min, step, className   passed to the control
+     *   options     the values of a select, shown as <optionKey or 'option'>.<value>
+     *   ariaLabel   a catalog key for the control's aria-label
+     *   tip         a catalog key shown below the row (id <type>-<key>-tip, which describes the
+     *               control), or [[id suffix or null, key], …] for several paragraphs
+     *   describedBy the id suffix of a tip row shared by several rows (<type>-<suffix>-tip)
+     *   hint        a catalog key beside a checkbox (id <type>-<hintId or key>-hint)
+     *   labelAfter  a checkbox with its label after it, in a row of its own (<type>-<key>-row)
+     *   after       a second control in the same row (a row without a label of its own)
+     *   suffix      text after the control (a unit)
+     * Other rows: { tip, id } a tip shared by several rows; { notice, id, level: 'warning' |
+     * 'info' } a notice the node's code shows or hides (id <type>-<id>); { validate: true } the
+     * Validate button of a connection dialog with its result (#<type>-validate, …-validate-result).
+     */
+    function form(type, rows, options) {
+        const prefix = options && options.config ? 'node-config-input-' : 'node-input-';
+        const catalogKey = (key) => (key ? `${type}.${key}` : undefined);
+        const own = (row) => row.control === 'number' || row.control === 'port';
+        const controlId = (row) => (own(row) ? `${type}-${row.key}` : prefix + row.key);
+        const tipId = (suffix) => `${type}-${suffix}-tip`;
+
+        function label(row) {
+            return element('label', { for: controlId(row), class: row.control === 'textarea' ? 'mailwire-top' : undefined })
+                .append(element('i', { class: `fa fa-${row.icon}` }), ' ', element('span', { 'data-i18n': catalogKey(`label.${row.key}`) }));
+        }
+
+        function control(row) {
+            const describedBy = row.tip ? tipId(row.key) : row.hint ? `${type}-${row.hintId || row.key}-hint` : row.describedBy && tipId(row.describedBy);
+            const attrs = {
+                id: controlId(row),
+                class: row.className,
+                spellcheck: row.code ? 'false' : undefined,
+                autocomplete: row.secret ? 'off' : undefined,
+                'aria-describedby': describedBy,
+                'data-i18n': i18nAttribute([['placeholder', row.placeholder && catalogKey(`placeholder.${row.key}`)], ['aria-label', catalogKey(row.ariaLabel)]]),
+            };
+            switch (row.control) {
+                case 'select':
+                    return element('select', attrs).append(row.options.map((value) => element('option', { value, 'data-i18n': catalogKey(`${row.optionKey || 'option'}.${value}`) })));
+                case 'textarea':
+                    return element('textarea', Object.assign(attrs, { rows: row.rows }));
+                case 'number':
+                    return element('input', Object.assign({ type: 'number', min: row.min, step: row.step }, attrs, { class: 'mailwire-number' }));
+                case 'port':
+                    return element('input', Object.assign({ type: 'text', inputmode: 'numeric' }, attrs, { class: 'mailwire-port' }));
+                case 'password':
+                    return element('input', Object.assign({ type: 'password' }, attrs, { autocomplete: 'new-password' }));
+                case 'checkbox':
+                    return element('input', Object.assign({ type: 'checkbox' }, attrs));
+                default:
+                    return element('input', Object.assign({ type: 'text' }, attrs));
+            }
+        }
+
+        function tip(suffix, content) {
+            const $tip = element('div', { class: 'mailwire-tip', id: tipId(suffix) });
+            if (!Array.isArray(content)) return $tip.attr('data-i18n', catalogKey(content));
+            // Paragraphs the node's code may show or hide: a screen reader hears the change.
+            return $tip.attr('aria-live', 'polite').append(content.map(([id, key]) => element('p', { id: id && `${type}-${suffix}-${id}`, 'data-i18n': catalogKey(key) })));
+        }
+
+        function notice(row) {
+            const warning = row.level === 'warning';
+            return element('div', { class: `form-tips ${warning ? 'mailwire-warning' : 'mailwire-note'}`, id: `${type}-${row.id}`, role: warning ? 'alert' : 'status' })
+                .append(element('i', { class: `fa ${warning ? 'fa-exclamation-triangle' : 'fa-info-circle'}`, 'aria-hidden': 'true' }), element('span', { 'data-i18n': catalogKey(row.notice) }));
+        }
+
+        function validateRow() {
+            const aria = catalogKey('validate.aria');
+            return element('div', { class: 'form-row mailwire-validate-row' }).append(
+                element('button', { type: 'button', class: 'red-ui-button', id: `${type}-validate`, 'aria-describedby': `${type}-validate-result`, 'data-i18n': i18nAttribute([['aria-label', aria], ['title', aria]]) })
+                    .append(element('i', { class: 'fa fa-check-circle-o', 'aria-hidden': 'true' }), ' ', element('span', { class: 'mailwire-validate-label', 'data-i18n': catalogKey('validate.button') })),
+                element('div', { id: `${type}-validate-result`, class: 'mailwire-validate-result', role: 'status', 'aria-live': 'polite' }),
+            );
+        }
+
+        function fieldRow(row) {
+            const $row = element('div', { class: row.labelAfter ? 'form-row mailwire-checkbox-only' : 'form-row', id: row.labelAfter ? `${type}-${row.key}-row` : undefined });
+            const parts = [row.labelAfter ? null : label(row), control(row)];
+            if (row.hint) parts.push(element('label', { for: controlId(row), class: 'mailwire-inline', id: `${type}-${row.hintId || row.key}-hint`, 'data-i18n': catalogKey(row.hint) }));
+            if (row.labelAfter) parts.push(element('label', { for: controlId(row), class: 'mailwire-inline', 'data-i18n': catalogKey(`label.${row.key}`) }));
+            if (row.after) parts.push(control(row.after));
+            if (row.suffix) parts.push(row.suffix);
+            // White space between the parts, as between tags in hand-written markup.
+            parts.filter((part) => part !== null).forEach((part, i) => $row.append(i ? ' ' : '', part));
+            return row.tip ? [$row, tip(row.key, row.tip)] : [$row];
+        }
+
+        function build(row) {
+            if (row.validate) return [validateRow()];
+            if (row.notice) return [notice(row)];
+            if (!row.key) return [tip(row.id, row.tip)];
+            return fieldRow(row);
+        }
+
+        const $form = element('div', { class: `mailwire-form ${type}-form` });
+        for (const row of rows) $form.append(build(row));
+        let $template = $(`script[data-template-name="${type}"]`);
+        if ($template.length === 0) {
+            // Beside the node definitions the editor has loaded, where a hand-written template would be.
+            const $configs = $('#red-ui-editor-node-configs');
+            $template = element('script', { type: 'text/html', 'data-template-name': type }).appendTo($configs.length ? $configs : document.body);
+        }
+        $template.text($form.prop('outerHTML'));
+    }
+
+    /** The rows both connection dialogs have, after those of their own (Protocol). */
+    const CONNECTION_ROWS = Object.freeze([
+        { key: 'host', icon: 'server', code: true, placeholder: true },
+        { key: 'port', icon: 'plug', control: 'port', tip: 'tip.port' },
+        { key: 'user', icon: 'user', code: true, secret: true, placeholder: true },
+        { key: 'password', icon: 'lock', control: 'password', placeholder: true },
+        { key: 'security', icon: 'shield', control: 'select', options: SECURITY_METHODS },
+        { key: 'certificate', icon: 'certificate', control: 'textarea', className: 'mailwire-pem', rows: 5, code: true, secret: true, placeholder: true, tip: 'tip.certificate' },
+        { key: 'name', icon: 'tag', placeholder: true },
+        { key: 'description', icon: 'align-left', control: 'textarea', rows: 3, placeholder: true },
+        { validate: true },
+    ]);
+
+    /** Writes a connection dialog's form: `ownRows` first, then host, port, … and Validate. */
+    function connectionForm(type, ownRows) {
+        form(type, ownRows.concat(CONNECTION_ROWS), { config: true });
+    }
+
     // ---- Connection dialogs -----------------------------------------------------------------
 
     /**
-     * Sets up a connection dialog (call it from oneditprepare). The template has, for the node
-     * type T: #T-port, #T-validate, #T-validate-result and the #node-config-input-* fields host,
-     * user, password, security and certificate.
+     * The text of a failure reply { code, message, details, certificate } (a refused Validate) for
+     * the connection type `type`, in the editor's language. The message comes from the catalog,
+     * built by the function the runtime uses too (mailwire-failure-text.js), with `params` (what
+     * the dialog shows: host, port, …) and the reply's details, which win. Without a catalog
+     * message for the code: the reply's own message, else "failed unexpectedly".
+     */
+    function failureText(node, type, reply, params) {
+        const details = reply.details && typeof reply.details === 'object' ? reply.details : {};
+        const cert = reply.certificate && typeof reply.certificate === 'object' ? reply.certificate : {};
+        const values = Object.assign({ subject: cert.subject || '', fingerprint: cert.fingerprint256 || '', found: '', problem: '' }, params, details);
+        const code = typeof reply.code === 'string' ? reply.code : '';
+        const shared = window.MailwireFailureText;
+        const text = code && shared ? shared.failureText(type, code, values, (key, v) => node._(key, v)) : null;
+        return text || (typeof reply.message === 'string' && reply.message) || node._(`${type}.validate.http.unexpected`, { status: code || '?' });
+    }
+
+    /**
+     * Sets up the connection dialog of `node`, of type T (call it from oneditprepare). The form is
+     * the one connectionForm() wrote: #T-port, #T-validate, #T-validate-result and the
+     * #node-config-input-* fields host, user, password, security and certificate. T's catalog
+     * holds validate.*, errors.* and found.*; Validate posts to T's route (VALIDATE_ROUTES).
      *
      * options:
-     *   type            the node type, whose catalog holds validate.*, errors.* and found.*
-     *   route           the admin route that validates the settings (POST)
-     *   security        the security method shown when the flow has none that is known
      *   watch           jQuery selects whose changes may change the default port
-     *   defaultPort()   the default port for what the dialog shows now
+     *   defaultPort()   the default port for what the dialog shows now; undefined when the
+     *                   runtime exported no table (the port is then left as it is)
      *   request()       fields of the Validate request besides id, host, port, security,
      *                   certificate, user and password
      *   failureParams(sent)    message parameters besides host, port, subject, fingerprint,
      *                          found and problem (each may be overridden by the reply's details)
      *   successText(reply, sent, t)   the text shown when the settings work
      */
-    function connectionDialog(node, options) {
-        const type = options.type;
+    function connectionDialog(node, type, options) {
+        const route = VALIDATE_ROUTES[type];
+        // A flow without a known security method shows the one a new connection gets.
+        const initialSecurity = node._def.defaults.security.value;
         const t = (key, params) => node._(`${type}.${key}`, params);
         const $security = $('#node-config-input-security');
         const $port = $(`#${type}-port`);
@@ -111,11 +355,12 @@
         const $result = $(`#${type}-validate-result`);
 
         // Flows written by hand or by older versions may lack this; show what the runtime uses.
-        if (!['none', 'starttls', 'tls'].includes($security.val())) $security.val(options.security);
+        if (!SECURITY_METHODS.includes($security.val())) $security.val(initialSecurity);
 
         // The port is kept in its own input (not node-config-input-port) so that oneditsave can
         // store it as a number, as the flow-file contract says; Node-RED saves inputs as text.
-        $port.val(String(missing(node.port) ? options.defaultPort() : node.port));
+        const initial = missing(node.port) ? options.defaultPort() : node.port;
+        $port.val(initial === undefined ? '' : String(initial));
         const checkPort = () => $port.toggleClass('input-error', !isPort($port.val()));
         $port.on('change keyup input paste', checkPort);
         checkPort();
@@ -125,7 +370,7 @@
         function followDefaultPort() {
             const now = options.defaultPort();
             const current = String($port.val()).trim();
-            if (current === '' || Number(current) === previousDefault) $port.val(String(now));
+            if (now !== undefined && (current === '' || Number(current) === previousDefault)) $port.val(String(now));
             previousDefault = now;
             checkPort();
         }
@@ -153,34 +398,7 @@
                 .appendTo($result);
         }
 
-        // A translated message for `key` (relative to this node type), or null when the
-        // catalog has no such key (node._ then returns the key itself).
-        function translated(key, params) {
-            const full = `${type}.${key}`;
-            const found = node._(full, params);
-            return found === full ? null : found;
-        }
-
-        function failureText(reply, sent) {
-            const details = reply.details && typeof reply.details === 'object' ? reply.details : {};
-            const cert = reply.certificate && typeof reply.certificate === 'object' ? reply.certificate : {};
-            const params = Object.assign({
-                host: sent.host,
-                port: String(sent.port),
-                subject: cert.subject || '',
-                fingerprint: cert.fingerprint256 || '',
-                found: '',
-                problem: '',
-            }, options.failureParams(sent), details);
-            // Some details are themselves keys: what the server speaks (found.*) and which
-            // setting is incomplete (errors.config.*).
-            if (params.found) params.found = translated(`found.${params.found}`) || params.found;
-            if (params.problem) params.problem = translated(`errors.config.${params.problem}`) || params.problem;
-            const code = typeof reply.code === 'string' ? reply.code : '';
-            return (code && translated(`errors.${code}`, params)) ||
-                (typeof reply.message === 'string' && reply.message) ||
-                t('validate.http.unexpected', { status: code || '?' });
-        }
+        const failure = (reply, sent) => failureText(node, type, reply, Object.assign({ host: sent.host, port: String(sent.port) }, options.failureParams(sent)));
 
         function showCertificate(cert) {
             const $box = $('<div class="mailwire-certificate"></div>');
@@ -214,7 +432,7 @@
 
         /** A refusal: its message, and the server's certificate when the reply has one. */
         function showFailure(reply, sent) {
-            show('failure', failureText(reply, sent));
+            show('failure', failure(reply, sent));
             if (reply.certificate && typeof reply.certificate === 'object') showCertificate(reply.certificate);
         }
 
@@ -236,7 +454,7 @@
             const sent = Object.assign({ id: node.id }, options.request(), {
                 host: String($('#node-config-input-host').val() || '').trim(),
                 port: Number(String($port.val()).trim()),
-                security: $security.val() || options.security,
+                security: $security.val() || initialSecurity,
                 certificate: String($certificate.val() || ''),
                 user: String($('#node-config-input-user').val() || ''),
                 // '__PWRD__' stands for the saved password; the runtime knows what it means.
@@ -245,14 +463,14 @@
             const mine = ++requestNumber;
             if (!isPort($port.val())) {
                 // Number('') is 0: say what is wrong here rather than let a default port be tried.
-                show('failure', failureText({ code: 'invalid-config', details: { problem: 'port' } }, sent));
+                show('failure', failure({ code: 'invalid-config', details: { problem: 'port' } }, sent));
                 $port.trigger('focus');
                 return;
             }
             setRunning(true);
             show('running', t('validate.running'));
             $.ajax({
-                url: options.route,
+                url: route,
                 type: 'POST',
                 contentType: 'application/json',
                 data: JSON.stringify(sent),
@@ -317,6 +535,15 @@
         validator,
         catalogLabel,
         labelStyle,
+        labels,
+        connectionDefaults,
+        connectionCredentials,
+        nodeDefaults,
+        setting,
+        defaultPort,
+        form,
+        connectionForm,
+        failureText,
         connectionDialog,
         savePort,
     });

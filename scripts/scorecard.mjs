@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import semver from 'semver';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -35,111 +36,13 @@ function parseArgs(argv) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Version ranges: the `semver` package when it can be found (Node-RED depends on it), else a small
-// checker for the range forms package.json files use (>=, <, ^, ~, x, hyphen ranges, ||).
+// Version ranges: the `semver` package (a devDependency; Node-RED and npm read ranges with it too).
 
-function loadSemver(root) {
-  for (const from of [path.join(root, 'package.json'), fileURLToPath(import.meta.url)]) {
-    try {
-      return createRequire(from)('semver');
-    } catch {
-      // try the next place
-    }
-  }
-  return undefined;
-}
-
-function parseVersion(text) {
-  const m = /^\s*v?(\d+|[xX*])(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?\s*$/.exec(text);
-  if (!m) return undefined;
-  const part = (p) => (p === undefined || /^[xX*]$/.test(p) ? undefined : Number(p));
-  return [part(m[1]), part(m[2]), part(m[3])];
-}
-
-function compare(a, b) {
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
-  return 0;
-}
-
-/** [lower bound inclusive, upper bound exclusive] of a partial version such as 4, 4.1 or 4.1.2. */
-function span(v) {
-  const [maj, min, pat] = v;
-  if (maj === undefined) return [[0, 0, 0], [Infinity, 0, 0]];
-  if (min === undefined) return [[maj, 0, 0], [maj + 1, 0, 0]];
-  if (pat === undefined) return [[maj, min, 0], [maj, min + 1, 0]];
-  return [[maj, min, pat], [maj, min, pat + 1]];
-}
-
-function comparatorHolds(comparator, version) {
-  const m = /^(\^|~>?|>=|<=|>|<|=)?\s*(.+)$/.exec(comparator);
-  if (!m) return undefined;
-  const op = m[1] ?? '';
-  const v = parseVersion(m[2]);
-  if (!v) return undefined;
-  const [low, high] = span(v);
-  const c = (x) => compare(version, x);
-  switch (op) {
-    case '':
-    case '=':
-      return c(low) >= 0 && c(high) < 0;
-    case '>=':
-      return c(low) >= 0;
-    case '>':
-      return c(high) >= 0;
-    case '<':
-      return c(low) < 0;
-    case '<=':
-      return c(high) < 0;
-    case '~':
-    case '~>': {
-      const upper = v[1] === undefined ? [low[0] + 1, 0, 0] : [low[0], low[1] + 1, 0];
-      return c(low) >= 0 && c(upper) < 0;
-    }
-    case '^': {
-      const [maj, min] = low;
-      let upper;
-      if (maj > 0 || v[1] === undefined) upper = [maj + 1, 0, 0];
-      else if (min > 0 || v[2] === undefined) upper = [0, min + 1, 0];
-      else upper = high;
-      return c(low) >= 0 && c(upper) < 0;
-    }
-    default:
-      return undefined;
-  }
-}
-
-export function smallSatisfies(version, range) {
-  const ver = parseVersion(version);
-  if (!ver || ver.includes(undefined)) return undefined;
-  let valid = true;
-  const ok = range.split('||').some((alternative) => {
-    const text = alternative.trim().replace(/(>=|<=|>|<|=|\^|~>?)\s+/g, '$1');
-    const hyphen = /^(\S+)\s+-\s+(\S+)$/.exec(text);
-    const comparators = hyphen ? [`>=${hyphen[1]}`, `<=${hyphen[2]}`] : text === '' ? ['*'] : text.split(/\s+/);
-    return comparators.every((comparator) => {
-      const holds = comparatorHolds(comparator, ver);
-      if (holds === undefined) valid = false;
-      return holds === true;
-    });
-  });
-  return valid ? ok : undefined;
-}
-
-function rangeChecker(root) {
-  const semver = loadSemver(root);
-  if (semver) {
-    return {
-      via: 'semver package',
-      valid: (range) => semver.validRange(range) !== null,
-      satisfies: (version, range) => semver.satisfies(version, range),
-    };
-  }
-  return {
-    via: 'built-in range check',
-    valid: (range) => smallSatisfies('1.0.0', range) !== undefined,
-    satisfies: (version, range) => smallSatisfies(version, range) === true,
-  };
-}
+const ranges = {
+  via: 'semver package',
+  valid: (range) => semver.validRange(range) !== null,
+  satisfies: (version, range) => semver.satisfies(version, range),
+};
 
 // ---------------------------------------------------------------------------------------------
 // What the package's files say.
@@ -216,7 +119,6 @@ export async function scorecard({ root, packageFile }) {
     return results;
   }
   const nr = pkg['node-red'] ?? {};
-  const ranges = rangeChecker(root);
 
   // The node sets, their compiled files and editor files.
   const sets = Object.entries(nr.nodes ?? {}).map(([name, rel]) => {

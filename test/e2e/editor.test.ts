@@ -12,6 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { DEFAULT_PORTS, INBOX_NAMES } from '../../src/lib/connection-options';
 import { ADMIN, NodeRedProcess, VIEWER } from '../support/node-red-process';
 import { certificatePem, repoRoot, serverInfo, uniqueUser } from '../support/servers';
 import type { StagedPackage } from './staged-package';
@@ -23,6 +24,7 @@ import {
 } from './browser';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
+declare const RED: any;
 declare const document: any;
 declare class Image { src: string; naturalWidth: number; decode(): Promise<void> }
 declare function getComputedStyle(element: unknown): { backgroundImage: string };
@@ -183,6 +185,13 @@ describe('editor (real Node-RED with admin auth, Chromium)', { timeout: 240000 }
         assert.equal(collapse(await page.locator('label[for="node-input-connection"]').innerText()), catalog(lang, nodeFile).label.connection);
         const nodeHelp = await helpFromDialog(page, helpOpening(lang, nodeFile));
         assert.ok(nodeHelp.includes(helpOpening(lang, nodeFile)), `help of ${nodeFile} (${lang}) not shown: ${nodeHelp.slice(0, 200)}`);
+        if (nodeFile === 'receive-email') {
+          // Push and the first-run choice are explained, by the names the dialog gives them.
+          const texts = catalog(lang, nodeFile);
+          for (const expected of [texts.label.push, 'IDLE', texts.label.start, texts.option.start.all, texts.option.start.new, texts.mode['no-idle'], texts.mode.pop3]) {
+            assert.ok(nodeHelp.includes(expected), `help of ${nodeFile} (${lang}) does not mention "${expected}"`);
+          }
+        }
         await screenshot(page, `help-${nodeFile}-${lang}`);
 
         // The connection's dialog (a new one) and its help.
@@ -398,6 +407,118 @@ describe('editor (real Node-RED with admin auth, Chromium)', { timeout: 240000 }
     await screenshot(page, 'send-connection-saved-password', topTray(page));
     await closeConnectionDialog(page, 'cancel');
     await closeNodeDialog(page, 'cancel');
+    assertNoPageErrors(e);
+    await e.context.close();
+  });
+
+  it('the default ports and the inbox names come from the runtime, as Node-RED settings the nodes export', async () => {
+    assert.ok(redReceive);
+    const e = await editor(redReceive);
+    const { page } = e;
+    const exported = await page.evaluate(() => ({
+      receive: RED.settings.mailwireReceiveConnectionDefaultPorts,
+      send: RED.settings.mailwireSendConnectionDefaultPorts,
+      inbox: RED.settings.mailwireReceiveEmailInboxNames,
+    }));
+    assert.deepEqual(exported, { receive: { imap: DEFAULT_PORTS.imap, pop3: DEFAULT_PORTS.pop3 }, send: DEFAULT_PORTS.smtp, inbox: [...INBOX_NAMES] });
+
+    // The dialogs read the settings when they run: other values in them, other ports and names
+    // in the dialogs (the tables are nowhere else in the editor).
+    await page.evaluate(() => {
+      RED.settings.mailwireReceiveConnectionDefaultPorts = { ...RED.settings.mailwireReceiveConnectionDefaultPorts, pop3: { none: 20110, starttls: 20110, tls: 20995 } };
+      RED.settings.mailwireSendConnectionDefaultPorts = { ...RED.settings.mailwireSendConnectionDefaultPorts, none: 20025, tls: 20465 };
+      RED.settings.mailwireReceiveEmailInboxNames = ['', 'INBOX', 'POSTEINGANG'];
+    });
+    const receiveId = await dropNode(page, 'mailwire-receive-email', 220, 140);
+    await openNodeAndConnection(page, receiveId, 'add');
+    assert.equal(await port(page, 'receive'), '993');
+    for (const [protocol, security, expected] of [['pop3', 'tls', '20995'], ['pop3', 'none', '20110']]) {
+      await page.locator('#node-config-input-protocol').selectOption(protocol);
+      await page.locator('#node-config-input-security').selectOption(security);
+      assert.equal(await port(page, 'receive'), expected, `${protocol} + ${security}`);
+    }
+    await page.locator('#node-config-input-host').fill('localhost');
+    await closeConnectionDialog(page, 'ok');
+    // POP3 has only the inbox: the warning follows the exported names.
+    const warning = page.locator('#mailwire-receive-email-pop3-folder');
+    await page.locator('#node-input-folder').fill('Archive');
+    await warning.waitFor({ state: 'visible' });
+    await page.locator('#node-input-folder').fill(' posteingang ');
+    await warning.waitFor({ state: 'hidden' });
+    await closeNodeDialog(page, 'cancel');
+
+    const sendId = await dropNode(page, 'mailwire-send-email', 420, 140);
+    await openNodeAndConnection(page, sendId, 'add');
+    assert.equal(await port(page, 'send'), '587');
+    for (const [security, expected] of [['tls', '20465'], ['none', '20025']]) {
+      await page.locator('#node-config-input-security').selectOption(security);
+      assert.equal(await port(page, 'send'), expected, security);
+    }
+    await closeConnectionDialog(page, 'cancel');
+    await closeNodeDialog(page, 'cancel');
+    assertNoPageErrors(e);
+    await e.context.close();
+  });
+
+  it('Receive Email: push on and first run "every email" for a node from the palette; the POP3 note; imported nodes keep what they had', async () => {
+    assert.ok(redReceive);
+    const e = await editor(redReceive);
+    const { page } = e;
+    const en = catalog('en-US', 'receive-email');
+    const push = page.locator('#node-input-push');
+    const start = page.locator('#node-input-start');
+    const note = page.locator('#mailwire-receive-email-pop3-push');
+
+    // From the palette: push on, first run "every email waiting now".
+    const id = await dropNode(page, 'mailwire-receive-email', 220, 140);
+    await openNodeDialog(page, id);
+    assert.equal(collapse(await page.locator('label[for="node-input-push"]').first().innerText()), en.label.push);
+    assert.equal(collapse(await page.locator('#mailwire-receive-email-push-hint').innerText()), en.hint.push);
+    assert.equal(collapse(await page.locator('label[for="node-input-start"]').innerText()), en.label.start);
+    assert.deepEqual((await start.locator('option').allInnerTexts()).map(collapse), [en.option.start.all, en.option.start.new]);
+    assert.equal(collapse(await page.locator('#mailwire-receive-email-start-tip').innerText()), en.hint.start);
+    assert.equal(await push.isChecked(), true, 'a new node pushes');
+    assert.equal(await start.inputValue(), 'all');
+    assert.equal(await note.isVisible(), false, 'no POP3 note without a POP3 connection');
+
+    // A POP3 connection: the node will poll, and says so.
+    await openConnectionDialog(page, 'add');
+    await page.locator('#node-config-input-protocol').selectOption('pop3');
+    await page.locator('#node-config-input-host').fill('localhost');
+    await closeConnectionDialog(page, 'ok');
+    await note.waitFor({ state: 'visible' });
+    assert.equal(collapse(await note.innerText()), en.hint['pop3-push']);
+    await screenshot(page, 'receive-email-push-pop3', topTray(page));
+    await start.selectOption('new');
+    await closeNodeDialog(page, 'ok');
+    assert.deepEqual(await page.evaluate((n) => ({ push: RED.nodes.node(n).push, start: RED.nodes.node(n).start }), id), { push: true, start: 'new' });
+
+    // Imported (as the Import dialog and paste do, with and without Node-RED applying the
+    // defaults): a flow from before push keeps polling, a known value is kept, an unknown
+    // first run shows "every email".
+    const imported = [
+      { id: 'mw-old-flow', folder: 'old', y: 260 },
+      { id: 'mw-pushing', folder: 'pushing', y: 320, push: true, start: 'new' },
+      { id: 'mw-unknown-start', folder: 'unknown', y: 380, start: 'tomorrow' },
+    ];
+    for (const applyNodeDefaults of [false, true]) {
+      const suffix = applyNodeDefaults ? '-defaults' : '';
+      await page.evaluate(({ nodes, apply, suffix }) => {
+        const flow = nodes.map((n: Record<string, unknown>) => ({
+          type: 'mailwire-receive-email', z: RED.workspaces.active(), x: apply ? 560 : 400, wires: [[]],
+          unseenOnly: true, delay: 5, delayUnit: 's', maxEmails: 5, ...n, id: `${n.id}${suffix}`,
+        }));
+        RED.view.importNodes(flow, { generateIds: false, touchImport: true, applyNodeDefaults: apply });
+      }, { nodes: imported, apply: applyNodeDefaults, suffix });
+      for (const [nodeId, expected] of [['mw-old-flow', { push: false, start: 'all' }], ['mw-pushing', { push: true, start: 'new' }], ['mw-unknown-start', { push: false, start: 'all' }]] as const) {
+        const full = `${nodeId}${suffix}`;
+        await openNodeDialog(page, full);
+        assert.deepEqual({ push: await push.isChecked(), start: await start.inputValue() }, expected, `${full}: what the dialog shows`);
+        await closeNodeDialog(page, 'ok');
+        const saved = await page.evaluate((n) => ({ push: RED.nodes.node(n).push, start: RED.nodes.node(n).start }), full);
+        assert.deepEqual(saved, expected, `${full}: what the dialog saved`);
+      }
+    }
     assertNoPageErrors(e);
     await e.context.close();
   });

@@ -271,9 +271,9 @@ describe('palette install from the npm tarball', () => {
     assert.deepEqual([...(list[MODULE] ?? [])].sort(), [...iconFiles].sort());
   });
 
-  it('serves the shared editor script and stylesheet where the editor files load them from, without a login', async () => {
+  it('serves the shared editor scripts and stylesheet where the editor files load them from, without a login', async () => {
     assert.ok(red);
-    assert.deepEqual(resourceFiles, ['mailwire-editor.css', 'mailwire-editor.js']);
+    assert.deepEqual(resourceFiles, ['mailwire-editor.css', 'mailwire-editor.js', 'mailwire-failure-text.js']);
     // Each editor file loads the script by the path Node-RED serves (relative: the editor adds the admin root).
     const tag = `<script src="resources/${MODULE}/mailwire-editor.js"></script>`;
     const en = await (await get('/nodes', { accept: 'text/html', 'accept-language': 'en-US' })).text();
@@ -282,8 +282,12 @@ describe('palette install from the npm tarball', () => {
       assert.ok(html.includes(tag), `${js.replace(/\.js$/, '.html')} loads the shared script`);
     }
     assert.equal(en.split(tag).length - 1, Object.keys(NODE_SETS).length, 'each node set brings the script tag');
+    // The connection dialogs build their failure messages with the runtime's own code.
+    const failureTag = `<script src="resources/${MODULE}/mailwire-failure-text.js"></script>`;
+    assert.equal(en.split(failureTag).length - 1, 2, 'both connection node sets bring the failure-text script tag');
     // The browser fetches them with a script and a link element, which send no admin token.
-    for (const [file, type] of [['mailwire-editor.js', /^(application|text)\/javascript/], ['mailwire-editor.css', /^text\/css/]] as const) {
+    const script = /^(application|text)\/javascript/;
+    for (const [file, type] of [['mailwire-editor.js', script], ['mailwire-failure-text.js', script], ['mailwire-editor.css', /^text\/css/]] as const) {
       const res: Response = await fetch(`${red.url}/resources/${MODULE}/${file}`);
       assert.equal(res.status, 200, file);
       assert.match(res.headers.get('content-type') ?? '', type, file);

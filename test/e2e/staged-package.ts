@@ -14,7 +14,7 @@ import { repoRoot } from '../support/servers';
 
 const NODE_FILES = ['receive-connection', 'receive-email', 'send-connection', 'send-email'];
 /** What the editor files load from resources/ (Node-RED serves it at resources/<module>/). */
-const RESOURCE_FILES = ['resources/mailwire-editor.js', 'resources/mailwire-editor.css'];
+const RESOURCE_FILES = ['resources/mailwire-editor.js', 'resources/mailwire-editor.css', 'resources/mailwire-failure-text.js'];
 
 /** The files a finished build has; the build copies icons last. */
 function builtFiles(root: string): string[] {
