@@ -1,25 +1,21 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { NodeAPI, NodeDef } from 'node-red';
+import type { NodeAPI } from 'node-red';
 import { DEFAULT_PORTS, toReceiveSettings } from '../lib/connection-options';
 import type { ReceiveSettings } from '../lib/connection-options';
-import type { MailError } from '../lib/mail-error';
 import { FileProgressStore } from '../lib/progress-store';
 import { ReceiveService } from '../lib/receive/receive-service';
 import { validateReceive } from '../lib/validate-receive';
 import type { ValidateOutcome } from '../lib/validate';
 import { RECEIVE_CONNECTION_TYPE } from './shared/receive-connection-node';
-import type { ReceiveConnectionNode, ReceiveCredentials } from './shared/receive-connection-node';
+import type { ReceiveConnectionNode } from './shared/receive-connection-node';
+import { initConnection } from './shared/connection-node';
+import type { ConnectionCredentials, ConnectionDef } from './shared/connection-node';
 import { describeFailure } from './shared/describe-failure';
 import { registerValidateRoute, sameServer } from './shared/validate-route';
 
-interface ReceiveConnectionDef extends NodeDef {
-  description: string;
+interface ReceiveConnectionDef extends ConnectionDef {
   protocol: string;
-  host: string;
-  port: string | number;
-  security: string;
-  certificate: string;
 }
 
 /** Where each Receive Email node's progress file lives: inside Node-RED's user directory, one file per node. */
@@ -32,14 +28,7 @@ export = function register(RED: NodeAPI): void {
   const describe = (code: string, details: Record<string, string>): string => describeFailure(RED, RECEIVE_CONNECTION_TYPE, code, details);
 
   function ReceiveConnection(this: ReceiveConnectionNode, def: ReceiveConnectionDef): void {
-    RED.nodes.createNode(this, def);
-    const config: Record<string, unknown> = { ...def };
-    this.config = config;
-    this.settings = () => toReceiveSettings(config, this.credentials ?? {});
-    this.describe = (error: MailError) => {
-      const s = this.settings();
-      return describe(error.code, { host: s.host, port: String(s.port), protocol: s.protocol.toUpperCase(), ...error.details });
-    };
+    initConnection(RED, this, def, { type: RECEIVE_CONNECTION_TYPE, toSettings: toReceiveSettings, protocolName: (s) => s.protocol.toUpperCase() });
     this.service = new ReceiveService({
       connectionId: this.id,
       settings: this.settings,
@@ -50,7 +39,7 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType<ReceiveConnectionNode, ReceiveConnectionDef, object, ReceiveCredentials>(RECEIVE_CONNECTION_TYPE, ReceiveConnection, {
+  RED.nodes.registerType<ReceiveConnectionNode, ReceiveConnectionDef, object, ConnectionCredentials>(RECEIVE_CONNECTION_TYPE, ReceiveConnection, {
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
     // The dialog's port follows these defaults; one table, served to the editor as RED.settings.*.
     settings: { mailwireReceiveConnectionDefaultPorts: { value: { imap: DEFAULT_PORTS.imap, pop3: DEFAULT_PORTS.pop3 }, exportable: true } },

@@ -1,11 +1,13 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { INBOX_NAMES } from '../lib/connection-options';
 import { toMilliseconds } from '../lib/duration';
-import { MailError, isTemporary } from '../lib/mail-error';
+import { MailError } from '../lib/mail-error';
 import { DEFAULT_SIZE_LIMIT } from '../lib/mail-source';
 import type { StartFrom } from '../lib/mail-source';
 import type { Registration } from '../lib/receive/receive-service';
-import type { ReceiverSettings, ReceiverStatus } from '../lib/receive/receiver';
+import type { ReceiverEvents, ReceiverSettings } from '../lib/receive/receiver';
+import { statusOf } from './shared/receive-status';
+import type { Translate } from './shared/receive-status';
 import type { ReceiveConnectionNode } from './shared/receive-connection-node';
 
 const TYPE = 'mailwire-receive-email';
@@ -49,72 +51,54 @@ function receiverSettings(def: ReceiveEmailDef): ReceiverSettings {
   };
 }
 
+/** Everything the receiver tells the node, turned into sends, statuses and log lines. */
+function receiverEvents(node: Node, connection: ReceiveConnectionNode, t: Translate): ReceiverEvents {
+  return {
+    emit: (message) => node.send(message),
+    skip: (key, reason, detail) => {
+      node.error(t(`errors.${reason}`, { key, ...detail }), { topic: key, email: { key }, error: { code: reason, key } });
+    },
+    folderReset: (folder, oldValidity, newValidity) => {
+      node.warn(t('errors.uidvalidity', { folder, old: oldValidity, new: newValidity }));
+    },
+    status: (status) => {
+      node.status(statusOf(status, t));
+      if (status.kind === 'retrying') node.debug(status.error.message);
+    },
+    problem: (error, level) => {
+      const text = connection.describe(error);
+      if (level === 'warning') node.warn(text);
+      else node.error(text, { topic: error.code, error: { code: error.code, message: text } });
+    },
+  };
+}
+
 export = function register(RED: NodeAPI): void {
+  const t: Translate = (key, values) => RED._(`${TYPE}.${key}`, values);
+
   function ReceiveEmail(this: Node, def: ReceiveEmailDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
-    const t = (key: string, values?: Record<string, string | number>): string => RED._(`${TYPE}.${key}`, values);
     const connection = RED.nodes.getNode(def.connection) as ReceiveConnectionNode | null;
-
     if (!connection) {
-      node.status({ fill: 'red', shape: 'ring', text: t('status.no-connection') });
-      node.error(t('errors.no-connection'));
+      this.status({ fill: 'red', shape: 'ring', text: t('status.no-connection') });
+      this.error(t('errors.no-connection'));
       return;
     }
-
-    const show = (status: ReceiverStatus): void => {
-      switch (status.kind) {
-        case 'connecting':
-          node.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
-          return;
-        case 'checking':
-          node.status({ fill: 'yellow', shape: 'dot', text: t('status.polling') });
-          return;
-        case 'heard': {
-          const values = { mode: t(`mode.${status.mode}`), time: new Date(status.at).toLocaleTimeString(), count: status.emitted, skipped: status.skipped };
-          node.status({ fill: 'green', shape: 'dot', text: t(status.skipped > 0 ? 'status.skipped' : 'status.polled', values) });
-          return;
-        }
-        case 'retrying': {
-          const temporary = isTemporary(status.error.code);
-          node.status({ fill: temporary ? 'yellow' : 'red', shape: 'ring', text: t('status.retrying', { reason: t(`short.${status.error.code}`), seconds: Math.round(status.retryInMs / 1000) }) });
-          node.debug(status.error.message);
-        }
-      }
-    };
-
     let registration: Registration;
     try {
-      registration = connection.service.register(node.id, receiverSettings(def), {
-        emit: (message) => node.send(message),
-        skip: (key, reason, detail) => {
-          node.error(t(`errors.${reason}`, { key, ...detail }), { topic: key, email: { key }, error: { code: reason, key } });
-        },
-        folderReset: (folder, oldValidity, newValidity) => {
-          node.warn(t('errors.uidvalidity', { folder, old: oldValidity, new: newValidity }));
-        },
-        status: show,
-        problem: (error, level) => {
-          const text = connection.describe(error);
-          if (level === 'warning') node.warn(text);
-          else node.error(text, { topic: error.code, error: { code: error.code, message: text } });
-        },
-      });
+      registration = connection.service.register(this.id, receiverSettings(def), receiverEvents(this, connection, t));
     } catch (err) {
-      if (err instanceof MailError && err.details.problem === 'pop3-folder') {
-        node.status({ fill: 'red', shape: 'ring', text: t('status.pop3-folder') });
-        node.error(t('errors.pop3-folder', { folder: err.details.folder ?? '' }));
-        return;
-      }
-      throw err;
+      if (!(err instanceof MailError && err.details.problem === 'pop3-folder')) throw err;
+      this.status({ fill: 'red', shape: 'ring', text: t('status.pop3-folder') });
+      this.error(t('errors.pop3-folder', { folder: err.details.folder ?? '' }));
+      return;
     }
-
-    node.on('close', (removed: boolean, done: () => void) => {
+    this.on('close', (removed: boolean, done: () => void) => {
       registration
         .close(removed)
         .catch(() => undefined)
         .finally(() => {
-          node.status({});
+          this.status({});
           done();
         });
     });
