@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import nodemailer from 'nodemailer';
 import type { NodeMessage } from 'node-red';
 import type { NodeInitializer } from '../test/support/flows';
-import { coreNode, helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../test/support/flows';
+import { coreNode, helper, nodeModule, startServer, stopServer, useTempUserDir } from '../test/support/flows';
 import { certificatePem, serverInfo, uniqueUser } from '../test/support/servers';
+import { until } from '../test/support/wait';
 
 const COUNT = Number(process.env.MAILWIRE_SEND_COUNT ?? 500);
 
@@ -46,7 +47,7 @@ async function ourNode(rcpt: string): Promise<Row> {
     const { subject, text } = body(i);
     send.receive({ subject, payload: text } as unknown as NodeMessage);
   }
-  await waitFor(() => done + failures >= COUNT, 300000, 'all sends');
+  await until(() => done + failures >= COUNT, 300000, 'all sends');
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   await helper.unload();
   await stopServer();

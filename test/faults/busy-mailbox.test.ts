@@ -5,18 +5,19 @@
 // message is one email with its UID, subject and body; every email that survives is emitted exactly
 // once; nothing is expunged but what the other client expunged; no error (or warning) is logged.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { Pop3Client } from '../../src/lib/pop3/pop3-client';
 import { buildTrustOptions } from '../../src/lib/tls-trust';
 import { BusyClient } from '../support/busy-client';
-import { FaultProxy, imapTaggedReply } from '../support/fault-proxy';
-import type { ProxyConnection } from '../support/fault-proxy';
-import { helper, startServer, stopServer, useTempUserDir } from '../support/flows';
+import { seenUids } from '../support/dovecot-admin';
+import { imapTaggedReply } from '../support/fault-proxy';
+import type { FaultProxy, ProxyConnection } from '../support/fault-proxy';
+import { nodeRedSuite } from '../support/node-red-suite';
+import { Watch, connection, credentials, duplicates, errorLines, flow, receiver, uidOf } from '../support/receive-watch';
+import type { Sent } from '../support/receive-watch';
 import { appendMessages, listMailbox, serverInfo, simpleMessage, uniqueUser, writeMaildir } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { seenUids } from './kit/dovecot';
-import { Watch, connection, credentials, duplicates, errorLines, flow, receiver, sleep, uidOf, until } from './kit/flow';
-import type { Sent } from './kit/flow';
+import { sleep, until } from '../support/wait';
 
 strictProcess();
 
@@ -48,7 +49,12 @@ function assertQuiet(watch: Watch): void {
 
 describe('a busy mailbox: a second client works on the INBOX while the node drains 300 emails', () => {
   let busy: BusyClient | undefined;
-  const proxies: FaultProxy[] = [];
+  // Registered before the suite's hooks, so the other client stops before the flow is unloaded.
+  afterEach(async () => {
+    await busy?.stop().catch(() => undefined);
+    busy = undefined;
+  });
+  const proxy = nodeRedSuite();
 
   /**
    * The node's IMAP session through a proxy that holds the server's answer to the node's 2nd
@@ -57,8 +63,7 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
    * and between the size FETCH and the body FETCH, every time rather than by chance.
    */
   async function holdingAnswers(act: (c: ProxyConnection) => Promise<void>): Promise<{ proxy: FaultProxy; failures: unknown[]; held: () => number }> {
-    const proxy = await FaultProxy.start(serverInfo().ports.imap);
-    proxies.push(proxy);
+    const p = await proxy(serverInfo().ports.imap);
     const failures: unknown[] = [];
     let done = 0;
     const action = (c: ProxyConnection): void => {
@@ -70,9 +75,9 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
           c.resume();
         });
     };
-    proxy.when({ clientLine: /UID SEARCH/i, nth: 2, serverLine: imapTaggedReply, action });
-    proxy.when({ clientLine: /UID FETCH \S+ \(UID RFC822\.SIZE/i, nth: 3, serverLine: imapTaggedReply, action });
-    return { proxy, failures, held: () => done };
+    p.when({ clientLine: /UID SEARCH/i, nth: 2, serverLine: imapTaggedReply, action });
+    p.when({ clientLine: /UID FETCH \S+ \(UID RFC822\.SIZE/i, nth: 3, serverLine: imapTaggedReply, action });
+    return { proxy: p, failures, held: () => done };
   }
 
   /** The `n` lowest UIDs, not yet emitted, that `allowed` accepts. */
@@ -80,20 +85,6 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
     const emitted = new Set(watch.keys().map(uidOf));
     return Array.from({ length: COUNT }, (_, i) => i + 1).filter((uid) => !emitted.has(uid) && allowed(uid)).slice(0, n);
   };
-
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await busy?.stop().catch(() => undefined);
-    busy = undefined;
-    await helper.unload();
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-  });
-  after(async () => {
-    await stopServer();
-  });
 
   // The reported case: IMAPS, Unseen Only, Delay 1 s, Maximum Emails 50.
   it('flags toggled on every message in a tight loop: 300 emitted, each once and whole', async () => {

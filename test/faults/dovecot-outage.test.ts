@@ -13,14 +13,14 @@
 // refused by the operating system (ECONNREFUSED) until Dovecot is back. The POP3 node (a new
 // session per poll) connects to Dovecot directly.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { FaultProxy } from '../support/fault-proxy';
-import { helper, startServer, stopServer, useTempUserDir } from '../support/flows';
+import { after, describe, it } from 'node:test';
+import { portOpen, startDovecot, stopDovecot } from '../support/dovecot-admin';
+import { nodeRedSuite } from '../support/node-red-suite';
+import { Watch, connection, credentials, flow, receiver } from '../support/receive-watch';
+import type { Instance } from '../support/receive-watch';
 import { appendMessages, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { portOpen, startDovecot, stopDovecot } from './kit/dovecot';
-import { Watch, connection, credentials, flow, receiver, sleep, until } from './kit/flow';
-import type { Instance } from './kit/flow';
+import { sleep, until } from '../support/wait';
 
 strictProcess();
 
@@ -31,17 +31,8 @@ const RETRYING = 'mailwire-receive-email.status.retrying';
 const POLLED = 'mailwire-receive-email.status.polled';
 
 describe('Dovecot stopped for 30 s', () => {
-  const proxies: FaultProxy[] = [];
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-  });
+  const faultProxy = nodeRedSuite();
   after(async () => {
-    await stopServer();
     // Whatever happened, Dovecot is left running.
     await startDovecot();
   });
@@ -50,8 +41,7 @@ describe('Dovecot stopped for 30 s', () => {
     const watch = new Watch();
     const imapUser = uniqueUser('outimap');
     const popUser = uniqueUser('outpop');
-    const proxy = await FaultProxy.start(serverInfo().ports.imap);
-    proxies.push(proxy);
+    const proxy = await faultProxy(serverInfo().ports.imap);
     await watch.load(
       flow(
         [connection('imap', proxy.port), { ...connection('pop3'), id: 'conn-pop' }],

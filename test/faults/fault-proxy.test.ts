@@ -5,19 +5,22 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FaultProxy, imapTaggedReply } from '../support/fault-proxy';
 import { strictProcess } from '../support/strict-process';
+import { sleep, until } from '../support/wait';
 
 strictProcess();
 
 /**
  * "A1 ECHO text" answers "* text" and "A1 OK done"; "A1 BULK n" answers n bytes of 'x' and
- * "A1 OK bulk"; "A1 BYE" answers "* bye", ends. Keeps every line it got.
+ * "A1 OK bulk"; "A1 BYE" answers "* bye", ends. Keeps every line it got, and counts the bytes.
  */
 class LineServer {
   readonly received: string[] = [];
+  bytes = 0;
   readonly server = net.createServer((socket) => {
     let tail = '';
     socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => {
+      this.bytes += chunk.length;
       tail += chunk.toString('latin1');
       let nl: number;
       while ((nl = tail.indexOf('\n')) >= 0) {
@@ -59,19 +62,11 @@ function connect(port: number): Promise<Client> {
     });
     socket.on('data', (c: Buffer) => chunks.push(c));
     const text = (): string => Buffer.concat(chunks).toString('latin1');
-    const waitFor = async (pattern: RegExp, ms = 3000): Promise<void> => {
-      const deadline = Date.now() + ms;
-      while (!pattern.test(text())) {
-        if (Date.now() > deadline) throw new Error(`no ${pattern} in ${JSON.stringify(text().slice(-200))}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    };
+    const waitFor = (pattern: RegExp, ms = 3000): Promise<void> => until(() => pattern.test(text()), ms, () => `${pattern} in ${JSON.stringify(text().slice(-200))}`, 5);
     socket.once('connect', () => resolve({ socket, chunks, closed, text, waitFor }));
     socket.once('error', reject);
   });
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('fault proxy', () => {
   const lines = new LineServer();
@@ -243,6 +238,94 @@ describe('fault proxy', () => {
       await c.waitFor(/G5 OK/);
       assert.equal(c.text(), '* slow\r\nG1 OK done\r\n* split\r\nG2 OK done\r\n* LOUD\r\nG3 OK done\r\n* DROPPED\r\n* \xc9\r\nG5 OK done\r\n');
       c.socket.destroy();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a client-line hook sees whole lines, drops one and answers in the server\'s place', async () => {
+    const proxy = await FaultProxy.start(target);
+    try {
+      const seen: string[] = [];
+      proxy.onClientLine = (line, connection) => {
+        seen.push(line);
+        if (!/ ECHO refuse/.test(line)) return true;
+        connection.answer(`${line.split(' ', 1)[0]} NO refused by the proxy\r\n`);
+        return false;
+      };
+      const c = await connect(proxy.port);
+      // A line in two pieces goes to the hook, and to the server, once and whole.
+      const before = lines.bytes;
+      c.socket.write('K1 ECHO in ');
+      await sleep(50);
+      assert.equal(lines.bytes, before, 'an unfinished line is held');
+      c.socket.write('two\r\n');
+      await c.waitFor(/K1 OK done/);
+      c.socket.write('K2 ECHO refuse me\r\nK3 ECHO after\r\n');
+      await c.waitFor(/K3 OK done/);
+      assert.deepEqual(seen, ['K1 ECHO in two', 'K2 ECHO refuse me', 'K3 ECHO after']);
+      assert.equal(c.text(), '* in two\r\nK1 OK done\r\nK2 NO refused by the proxy\r\n* after\r\nK3 OK done\r\n');
+      assert.ok(lines.received.includes('K1 ECHO in two') && lines.received.includes('K3 ECHO after'));
+      assert.ok(!lines.received.includes('K2 ECHO refuse me'), 'the server never got the dropped line');
+      assert.match(proxy.clientText, /K2 ECHO refuse me\r\n/, 'what the client sent is kept, dropped or not');
+      c.socket.destroy();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a connection switched to raw passes bytes untouched: no hook, no rewrite, nothing held', async () => {
+    const proxy = await FaultProxy.start(target);
+    try {
+      const hooked: string[] = [];
+      proxy.onClientLine = (line, connection) => {
+        hooked.push(line);
+        if (/ ECHO upgrade/.test(line)) connection.setRaw();
+        return true;
+      };
+      proxy.rewriteServerLine = (line) => line.replace('secret', 'XXXXXX');
+      const c = await connect(proxy.port);
+      c.socket.write('L1 ECHO secret\r\n');
+      await c.waitFor(/L1 OK/);
+      // The line that switches still goes on, and so does the rest of its chunk.
+      c.socket.write('L2 ECHO upgrade\r\nL3 ECHO secret\r\n');
+      await c.waitFor(/L3 OK/);
+      assert.deepEqual(hooked, ['L1 ECHO secret', 'L2 ECHO upgrade']);
+      assert.equal(c.text(), '* XXXXXX\r\nL1 OK done\r\n* upgrade\r\nL2 OK done\r\n* secret\r\nL3 OK done\r\n');
+      const [connection] = proxy.connections;
+      assert.equal(connection.raw, true);
+      // A line with no end (as TLS data mostly is) reaches the server at once.
+      const before = lines.bytes;
+      c.socket.write('L4 ECHO no end yet');
+      await until(() => lines.bytes === before + 18, 1000, 'the unfinished line at the server');
+      c.socket.write('\r\n');
+      await c.waitFor(/L4 OK/);
+      c.socket.destroy();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('keeps what the clients were sent, and tells what the clients sent after a mark', async () => {
+    const proxy = await FaultProxy.start(target);
+    try {
+      proxy.keepToClient = true;
+      proxy.rewriteServerLine = (line) => (line.startsWith('* ') ? line.toUpperCase() : line);
+      const a = await connect(proxy.port);
+      a.socket.write('M1 ECHO first\r\n');
+      await a.waitFor(/M1 OK/);
+      const mark = proxy.clientMark();
+      a.socket.write('M2 ECHO second\r\n');
+      await a.waitFor(/M2 OK/);
+      const b = await connect(proxy.port);
+      b.socket.write('M3 ECHO third\r\n');
+      await b.waitFor(/M3 OK/);
+      assert.equal(proxy.clientTextSince(mark), 'M2 ECHO second\r\nM3 ECHO third\r\n');
+      assert.equal(proxy.clientText, 'M1 ECHO first\r\nM2 ECHO second\r\nM3 ECHO third\r\n');
+      assert.equal(proxy.connections[0].toClientText, '* FIRST\r\nM1 OK done\r\n* SECOND\r\nM2 OK done\r\n');
+      assert.equal(proxy.toClientText, `${a.text()}${b.text()}`);
+      a.socket.destroy();
+      b.socket.destroy();
     } finally {
       await proxy.close();
     }

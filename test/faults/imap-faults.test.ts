@@ -4,15 +4,17 @@
 // connection at a time under a slow flow, and a recreated folder read again from its start.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { ImapMailbox } from '../../src/lib/imap/imap-mailbox';
 import type { Pop3Maildrop } from '../../src/lib/pop3/pop3-maildrop';
-import { FaultProxy, imapTaggedReply } from '../support/fault-proxy';
-import { helper, startServer, stopServer, useTempUserDir } from '../support/flows';
+import { adminClient, seenUids } from '../support/dovecot-admin';
+import { imapTaggedReply } from '../support/fault-proxy';
+import { helper } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
+import { Watch, connection, credentials, duplicates, flow, receiver, uidOf } from '../support/receive-watch';
 import { appendMessages, listMailbox, repoRoot, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { adminClient, seenUids } from './kit/dovecot';
-import { Watch, connection, credentials, duplicates, flow, receiver, sleep, uidOf, until, within } from './kit/flow';
+import { sleep, until, within } from '../support/wait';
 
 strictProcess();
 
@@ -31,31 +33,14 @@ function isSubset(small: Iterable<number>, big: Set<number>): number[] {
 
 describe('IMAP faults under the Receive Email node', () => {
   let watch: Watch;
-  const proxies: FaultProxy[] = [];
-  const proxy = async (): Promise<FaultProxy> => {
-    const p = await FaultProxy.start(serverInfo().ports.imap);
-    proxies.push(p);
-    return p;
-  };
-
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-  });
-  after(async () => {
-    await stopServer();
-  });
+  const proxy = nodeRedSuite();
 
   it('no loss: a cut in the middle of fetching a backlog of 100 (Maximum Emails -1)', async () => {
     watch = new Watch();
     const user = uniqueUser('cut100');
     const names = subjects('cut', 100);
     await appendMessages(user, names.map((s) => message(s)));
-    const p = await proxy();
+    const p = await proxy(serverInfo().ports.imap);
     // 40 kB into the second body fetch (batches are 25: about ten messages into the second), the
     // connection is cut; nobody gets back in until the server's flags were compared with what
     // was emitted.
@@ -95,7 +80,7 @@ describe('IMAP faults under the Receive Email node', () => {
     watch = new Watch();
     const user = uniqueUser('seenrst');
     await appendMessages(user, subjects('store', 60).map((s) => message(s, 2)));
-    const p = await proxy();
+    const p = await proxy(serverInfo().ports.imap);
     const reset = p.when({ clientLine: SEEN_STORE, serverLine: imapTaggedReply, action: 'reset' });
     await watch.load(flow([connection('imap', p.port)], [receiver({ maxEmails: -1 })]), credentials(user));
     const fired = await within(reset.fired, 20_000, 'the reset');
@@ -113,7 +98,7 @@ describe('IMAP faults under the Receive Email node', () => {
     watch = new Watch();
     const user = uniqueUser('seenlost');
     await appendMessages(user, subjects('journal', 40).map((s) => message(s, 2)));
-    const p = await proxy();
+    const p = await proxy(serverInfo().ports.imap);
     // No server condition: the proxy resets as the STORE line arrives, before forwarding it.
     const reset = p.when({ clientLine: SEEN_STORE, action: 'reset' });
     await watch.load(flow([connection('imap', p.port)], [receiver({ maxEmails: -1 })]), credentials(user));
@@ -161,9 +146,8 @@ describe('IMAP faults under the Receive Email node', () => {
       const popUser = uniqueUser('slowpop');
       await appendMessages(imapUser, subjects('slow imap', 4).map((s) => message(s, 1)));
       await appendMessages(popUser, subjects('slow pop', 2).map((s) => message(s, 1)));
-      const imapProxy = await proxy();
-      const popProxy = await FaultProxy.start(serverInfo().ports.pop3);
-      proxies.push(popProxy);
+      const imapProxy = await proxy(serverInfo().ports.imap);
+      const popProxy = await proxy(serverInfo().ports.pop3);
       await watch.load(
         flow(
           [connection('imap', imapProxy.port), { ...connection('pop3', popProxy.port), id: 'conn-pop' }],

@@ -3,14 +3,14 @@
 // kicked twenty times while 200 emails arrive gets all 200, once each, and ends with one
 // connection.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { FaultProxy } from '../support/fault-proxy';
+import { describe, it } from 'node:test';
+import { kick, seenUids, serverConnections } from '../support/dovecot-admin';
 import type { FireEvent } from '../support/fault-proxy';
-import { helper, startServer, stopServer, useTempUserDir } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
+import { Watch, connection, credentials, duplicates, flow, receiver } from '../support/receive-watch';
 import { appendMessages, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { kick, seenUids, serverConnections } from './kit/dovecot';
-import { Watch, connection, credentials, duplicates, flow, receiver, sleep, until, within } from './kit/flow';
+import { sleep, until, within } from '../support/wait';
 
 strictProcess();
 
@@ -21,24 +21,7 @@ const message = (subject: string, kb = 4): Buffer => simpleMessage(subject, Arra
 const subjects = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix} ${String(i + 1).padStart(3, '0')}`);
 
 describe('liveness of the Receive Email node', () => {
-  const proxies: FaultProxy[] = [];
-  const proxy = async (port: number): Promise<FaultProxy> => {
-    const p = await FaultProxy.start(port);
-    proxies.push(p);
-    return p;
-  };
-
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-  });
-  after(async () => {
-    await stopServer();
-  });
+  const proxy = nodeRedSuite();
 
   it('a stalled connection (open, silent) is detected within 30 s and replaced; the backlog arrives; one connection after', async () => {
     const watch = new Watch();

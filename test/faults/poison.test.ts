@@ -4,17 +4,19 @@
 // around it are emitted in order, it is never fetched again, an oversized one is never
 // downloaded at all, and neither moves memory by more than 64 MiB.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import type { Node, NodeMessage } from 'node-red';
+import { FaultProxy } from '../support/fault-proxy';
 import type { NodeInitializer } from '../support/flows';
-import { coreNode, helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../support/flows';
+import { coreNode, helper, nodeModule } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
 import { appendMessages, listMailbox, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
-import { TcpProxy } from '../support/tcp-proxy';
+import { strictProcess } from '../support/strict-process';
+import { until } from '../support/wait';
 import { deliver } from './mime/maildir';
 import { MiB, PeakSampler, deltaMib, mib, settle } from './mime/memory';
 import type { Sample } from './mime/memory';
-import { strictProcess } from '../support/strict-process';
 
 // Any uncaughtException / unhandledRejection fails the test during which it happened.
 strictProcess();
@@ -82,7 +84,7 @@ function poisonMessage(parts: number): Buffer {
 }
 
 interface Run {
-  proxy: TcpProxy;
+  proxy: FaultProxy;
   recv: Node;
   out: Msg[];
   caught: Msg[];
@@ -92,19 +94,19 @@ interface Run {
 /** Starts the node on an empty mailbox behind a proxy and measures memory once it has polled. */
 async function startIdle(protocol: 'imap' | 'pop3', user: string, recv: Record<string, unknown> = {}): Promise<Run> {
   const info = serverInfo();
-  const proxy = await TcpProxy.start(protocol === 'imap' ? info.ports.imap : info.ports.pop3);
+  const proxy = await FaultProxy.start(protocol === 'imap' ? info.ports.imap : info.ports.pop3);
   await helper.load(nodes(), flow(protocol, proxy.port, recv), { conn: { user, password: info.password } });
   const node = helper.getNode('recv');
   const out = record('out');
   const caught = record('caught');
-  await waitFor(() => pollsDone(node) >= 3, 10000, 'three polls of the empty mailbox');
+  await until(() => pollsDone(node) >= 3, 10000, 'three polls of the empty mailbox');
   const idle = await settle();
   return { proxy, recv: node, out, caught, idle };
 }
 
 async function morePolls(node: Node, n: number): Promise<void> {
   const target = pollsDone(node) + n;
-  await waitFor(() => pollsDone(node) >= target, 20000, `${n} more polls`);
+  await until(() => pollsDone(node) >= target, 20000, `${n} more polls`);
 }
 
 function memoryLine(label: string, idle: Sample, peak: Sample, after: Sample): string {
@@ -129,16 +131,7 @@ function assertSkippedOnce(run: Run, key: RegExp, reason: 'parse' | 'too-large')
 }
 
 describe('poison and oversized emails through Receive Email', () => {
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await stopServer();
-  });
+  nodeRedSuite();
 
   it('IMAP: a 2,000-part email between two good ones is reported once and never fetched again', async (t: TestContext) => {
     const user = uniqueUser('poison');
@@ -149,10 +142,10 @@ describe('poison and oversized emails through Receive Email', () => {
       await appendMessages(user, [simpleMessage('good 1'), poison, simpleMessage('good 2')]);
       const box = await listMailbox(user);
       const poisonUid = box.find((m) => m.subject === 'poison')!.uid;
-      await waitFor(() => run.out.length >= 2 && run.caught.length >= 1, 15000, 'both good emails and the report');
+      await until(() => run.out.length >= 2 && run.caught.length >= 1, 15000, 'both good emails and the report');
       // Once the poll that reported it has ended, its UID must never be fetched again.
       await morePolls(run.recv, 1);
-      const mark = run.proxy.clientText.length;
+      const mark = run.proxy.clientMark();
       const bytesAtMark = run.proxy.bytesFromServer;
       await morePolls(run.recv, POLLS_AFTER);
       const peak = sampler.stop();
@@ -161,7 +154,7 @@ describe('poison and oversized emails through Receive Email', () => {
       assert.deepEqual(run.out.map((m) => m.topic), ['good 1', 'good 2']);
       const key = assertSkippedOnce(run, new RegExp(`^conn/INBOX/\\d+/${poisonUid}$`), 'parse');
       const all = fetches(run.proxy.clientText);
-      const later = fetches(run.proxy.clientText.slice(mark));
+      const later = fetches(run.proxy.clientTextSince(mark));
       assert.ok(all.length > 0, 'the proxy saw the fetches');
       assert.equal(all.filter((f) => /BODY\.PEEK\[\]/i.test(f.items) && inSet(f.set, poisonUid)).length, 1, 'downloaded exactly once, to be parsed');
       assert.deepEqual(later.filter((f) => inSet(f.set, poisonUid)), [], 'no FETCH of its UID after the first poll');
@@ -186,9 +179,9 @@ describe('poison and oversized emails through Receive Email', () => {
     try {
       const poison = poisonMessage(2000);
       await appendMessages(user, [simpleMessage('good 1'), poison, simpleMessage('good 2')]);
-      await waitFor(() => run.out.length >= 2 && run.caught.length >= 1, 15000, 'both good emails and the report');
+      await until(() => run.out.length >= 2 && run.caught.length >= 1, 15000, 'both good emails and the report');
       await morePolls(run.recv, 1);
-      const mark = run.proxy.clientText.length;
+      const mark = run.proxy.clientMark();
       const bytesAtMark = run.proxy.bytesFromServer;
       await morePolls(run.recv, POLLS_AFTER);
       const peak = sampler.stop();
@@ -198,13 +191,13 @@ describe('poison and oversized emails through Receive Email', () => {
       const key = assertSkippedOnce(run, /^conn\/00000002[0-9A-F]{8}$/i, 'parse');
       const text = run.proxy.clientText;
       assert.equal(text.match(/^RETR 2\r$/gm)?.length, 1, 'RETR\'d exactly once, to be parsed');
-      assert.doesNotMatch(text.slice(mark), /^RETR /m, 'no RETR after the first poll');
-      assert.ok(run.proxy.connections >= POLLS_AFTER, `${run.proxy.connections} sessions`);
+      assert.doesNotMatch(run.proxy.clientTextSince(mark), /^RETR /m, 'no RETR after the first poll');
+      assert.ok(run.proxy.total >= POLLS_AFTER, `${run.proxy.total} sessions`);
       const bytesLater = run.proxy.bytesFromServer - bytesAtMark;
       assert.ok(bytesLater < poison.length / 4, `later polls read ${bytesLater} bytes`);
       const line = memoryLine(`POP3 poison (${poison.length} bytes)`, run.idle, peak, settled);
       t.diagnostic(line);
-      t.diagnostic(`key ${key}; ${pollsDone(run.recv)} polls; ${run.proxy.connections} sessions`);
+      t.diagnostic(`key ${key}; ${pollsDone(run.recv)} polls; ${run.proxy.total} sessions`);
       assert.ok(peak.rss - run.idle.rss < MEMORY_BOUND, line);
     } finally {
       sampler.stop();
@@ -228,9 +221,9 @@ describe('poison and oversized emails through Receive Email', () => {
       try {
         const size = sizeMiB * MiB;
         deliver(user, [simpleMessage('good 1'), { subject: 'too large', size }, simpleMessage('good 2')]);
-        await waitFor(() => run.out.length >= 2 && run.caught.length >= 1, 20000, 'both good emails and the report');
+        await until(() => run.out.length >= 2 && run.caught.length >= 1, 20000, 'both good emails and the report');
         await morePolls(run.recv, 1);
-        const mark = run.proxy.clientText.length;
+        const mark = run.proxy.clientMark();
         await morePolls(run.recv, POLLS_AFTER);
         const peak = sampler.stop();
         const settled = await settle();
@@ -249,11 +242,11 @@ describe('poison and oversized emails through Receive Email', () => {
           const all = fetches(text);
           assert.deepEqual(all.filter((f) => inSet(f.set, 2) && /BODY|BINARY|RFC822(?!\.SIZE)/i.test(f.items)), [], 'only its size was ever fetched');
           assert.equal(all.filter((f) => inSet(f.set, 2)).length, 1, 'its size fetched once');
-          assert.deepEqual(fetches(text.slice(mark)).filter((f) => inSet(f.set, 2)), [], 'no FETCH of its UID after the first poll');
+          assert.deepEqual(fetches(run.proxy.clientTextSince(mark)).filter((f) => inSet(f.set, 2)), [], 'no FETCH of its UID after the first poll');
         } else {
           assert.match(text, /^LIST\r$/m, 'sizes listed');
           assert.doesNotMatch(text, /^RETR 2\r$/m, 'never RETR\'d');
-          assert.doesNotMatch(text.slice(mark), /^(RETR|LIST)/m, 'nothing fetched after the first poll');
+          assert.doesNotMatch(run.proxy.clientTextSince(mark), /^(RETR|LIST)/m, 'nothing fetched after the first poll');
         }
         // Far below the message: the whole conversation, every poll included.
         assert.ok(run.proxy.bytesFromServer < Math.min(size / 20, 256 * 1024), `${run.proxy.bytesFromServer} bytes read from the server for a ${size}-byte email`);
@@ -275,7 +268,7 @@ describe('poison and oversized emails through Receive Email', () => {
     try {
       const size = 20 * MiB;
       deliver(user, [{ subject: 'accepted', size }]);
-      await waitFor(() => run.out.length >= 1, 30000, 'the 20 MiB email');
+      await until(() => run.out.length >= 1, 30000, 'the 20 MiB email');
       const peak = sampler.stop();
       const message = run.out[0];
       assert.equal(message.topic, 'accepted');

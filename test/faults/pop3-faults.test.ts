@@ -12,9 +12,10 @@ import { collector, tempStateFile } from '../support/collect';
 import { pop3Source } from '../support/mail-sources';
 import { FaultProxy } from '../support/fault-proxy';
 import type { ForwardMode, ProxyConnection } from '../support/fault-proxy';
+import { duplicates } from '../support/receive-watch';
 import { appendMessages, listMailbox, receiveSettings, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { duplicates, until, within } from './kit/flow';
+import { until, within } from '../support/wait';
 
 strictProcess();
 

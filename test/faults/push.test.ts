@@ -4,15 +4,15 @@
 // session replaced within the documented bounds, the fallback to polling (no IDLE on the server,
 // POP3) named in the status, and one session for the nodes that read one folder.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { FaultProxy } from '../support/fault-proxy';
-import { helper, startServer, stopServer, useTempUserDir } from '../support/flows';
+import { afterEach, describe, it } from 'node:test';
 import { IdleObserver } from '../support/idle-observer';
+import { nodeRedSuite } from '../support/node-red-suite';
 import { appendMessages, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { kick, serverConnections } from './kit/dovecot';
-import { Watch, connection, credentials, duplicates, errorLines, flow, receiver, sleep, until } from './kit/flow';
-import type { Instance } from './kit/flow';
+import { kick, serverConnections } from '../support/dovecot-admin';
+import { Watch, connection, credentials, duplicates, errorLines, flow, receiver } from '../support/receive-watch';
+import type { Instance } from '../support/receive-watch';
+import { sleep, until } from '../support/wait';
 
 strictProcess();
 
@@ -28,22 +28,13 @@ function shownMode(watch: Watch, node: Instance): string {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 describe('push (IMAP IDLE) under the Receive Email node', () => {
-  const proxies: FaultProxy[] = [];
   let observer: IdleObserver | undefined;
-
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
+  // Registered before the suite's hooks, so the observer leaves before the flow is unloaded.
   afterEach(async () => {
     await observer?.stop();
     observer = undefined;
-    await helper.unload();
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
-  after(async () => {
-    await stopServer();
-  });
+  const proxyTo = nodeRedSuite();
 
   it('Delay 60 s: each email appended one by one is emitted within 250 ms of the server announcing it', async () => {
     const watch = new Watch();
@@ -118,8 +109,7 @@ describe('push (IMAP IDLE) under the Receive Email node', () => {
   it('a push session that dies silently (no FIN) is replaced within 60 s and the email appended meanwhile is emitted; one session at the end', async () => {
     const watch = new Watch();
     const user = uniqueUser('pushdrop');
-    const proxy = await FaultProxy.start(serverInfo().ports.imap);
-    proxies.push(proxy);
+    const proxy = await proxyTo(serverInfo().ports.imap);
     // Delay 5 min: no regular poll comes to the rescue within the test.
     await watch.load(flow([connection('imap', proxy.port)], [receiver({ delay: 5, delayUnit: 'min', maxEmails: -1, push: true })]), credentials(user));
     const recv = watch.current();
@@ -144,8 +134,7 @@ describe('push (IMAP IDLE) under the Receive Email node', () => {
     const watch = new Watch();
     const user = uniqueUser('noidle');
     const popUser = uniqueUser('pushpop');
-    const proxy = await FaultProxy.start(serverInfo().ports.imap);
-    proxies.push(proxy);
+    const proxy = await proxyTo(serverInfo().ports.imap);
     // The server's capabilities without IDLE, as some servers have them.
     proxy.rewriteServerLine = (line) => (/CAPABILITY/i.test(line) ? line.replace(/ IDLE\b/g, '') : line);
     await appendMessages(user, [simpleMessage('polled')]);
@@ -171,8 +160,7 @@ describe('push (IMAP IDLE) under the Receive Email node', () => {
   it('nodes reading one folder share one session: a pushing node and a polling one, both emit everything', async () => {
     const watch = new Watch();
     const user = uniqueUser('shared');
-    const proxy = await FaultProxy.start(serverInfo().ports.imap);
-    proxies.push(proxy);
+    const proxy = await proxyTo(serverInfo().ports.imap);
     await appendMessages(user, subjects('shared', 5).map((s) => simpleMessage(s)));
     await watch.load(
       flow([connection('imap', proxy.port)], [

@@ -3,13 +3,14 @@
 // emits nothing, nothing is marked read that was not emitted, no connection, timer or socket is
 // left behind, and the backlog still arrives, once each.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { seenUids, serverConnections } from '../support/dovecot-admin';
 import { FaultProxy } from '../support/fault-proxy';
-import { helper, startServer, stopServer, useTempUserDir } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
+import { Watch, connection, credentials, duplicates, flow, receiver, uidOf } from '../support/receive-watch';
 import { appendMessages, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { seenUids, serverConnections } from './kit/dovecot';
-import { Watch, connection, credentials, duplicates, flow, receiver, sleep, uidOf, until } from './kit/flow';
+import { sleep, until } from '../support/wait';
 
 strictProcess();
 
@@ -39,17 +40,11 @@ async function readNotEmitted(user: string, watch: Watch): Promise<number[]> {
 
 describe('redeploys and close', () => {
   let baseline: Map<string, number>;
+  // The proxies here are closed by the tests themselves, before counting what was left behind.
+  nodeRedSuite();
   before(async () => {
-    useTempUserDir();
-    await startServer();
     await sleep(200);
     baseline = resources();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await stopServer();
   });
 
   it('50 redeploys while a backlog of 30 drains: closes within 2 s, nothing from a closed node, nothing left behind', async () => {

@@ -7,9 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { NodeRedProcess } from '../support/node-red-process';
+import { duplicates } from '../support/receive-watch';
 import { appendMessages, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { duplicates, sleep, until } from './kit/flow';
+import { sleep, until } from '../support/wait';
 
 strictProcess();
 

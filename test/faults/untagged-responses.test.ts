@@ -5,14 +5,15 @@
 // size FETCH, the body FETCH and the \Seen STORE; a STORE and a FETCH answered NO [EXPUNGEISSUED].
 // None of them is an error and none becomes a message; a real protocol error (BAD) still is one.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { FaultProxy, imapTag } from '../support/fault-proxy';
+import { describe, it } from 'node:test';
+import { seenUids } from '../support/dovecot-admin';
+import { imapTag } from '../support/fault-proxy';
 import type { ProxyConnection } from '../support/fault-proxy';
-import { helper, startServer, stopServer, useTempUserDir } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
+import { Watch, connection, credentials, duplicates, errorLines, flow, receiver } from '../support/receive-watch';
 import { appendMessages, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { seenUids } from './kit/dovecot';
-import { Watch, connection, credentials, duplicates, errorLines, flow, receiver, sleep, until } from './kit/flow';
+import { sleep, until } from '../support/wait';
 
 strictProcess();
 
@@ -60,31 +61,14 @@ function chatter(uid: number): string[] {
 }
 
 describe('untagged responses in the middle of our commands, under the Receive Email node', () => {
-  const proxies: FaultProxy[] = [];
-  const proxy = async (): Promise<FaultProxy> => {
-    const p = await FaultProxy.start(serverInfo().ports.imap);
-    proxies.push(p);
-    return p;
-  };
-
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-  });
-  after(async () => {
-    await stopServer();
-  });
+  const proxy = nodeRedSuite();
 
   async function drain(prefix: string, rewrite: (line: string, c: ProxyConnection) => string | null): Promise<{ watch: Watch; user: string; names: string[] }> {
     const watch = new Watch();
     const user = uniqueUser(prefix);
     const names = subjects(prefix);
     await appendMessages(user, names.map((s) => simpleMessage(s)));
-    const p = await proxy();
+    const p = await proxy(serverInfo().ports.imap);
     p.rewriteServerLine = rewrite;
     await watch.load(flow([connection('imap', p.port)], [receiver({ delay: 200, maxEmails: 25 })]), credentials(user));
     await until(() => new Set(watch.keys()).size >= COUNT, 20_000, `all ${COUNT} emitted`);

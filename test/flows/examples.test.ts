@@ -3,14 +3,16 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import type { NodeMessage } from 'node-red';
 import { SmtpSender } from '../../src/lib/smtp/smtp-sender';
 import { composeMail } from '../../src/lib/smtp/outgoing-mail';
 import type { NodeInitializer } from '../support/flows';
-import { coreNode, helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../support/flows';
+import { coreNode, helper, nodeModule } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
 import { appendMessages, certificatePem, repoRoot, sendSettings, serverInfo, simpleMessage, uniqueUser, waitForMessages } from '../support/servers';
+import { sleep, until } from '../support/wait';
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
 type Flow = Parameters<typeof helper.load>[1];
@@ -65,16 +67,7 @@ function spyOn(id: string): NodeMessage[] {
 }
 
 describe('example flows', () => {
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await stopServer();
-  });
+  nodeRedSuite();
 
   it('each starts with a comment, has placeholder hosts and no credentials, and uses only core nodes beside ours', () => {
     assert.ok(exampleFiles.length >= 4);
@@ -108,7 +101,7 @@ describe('example flows', () => {
     await helper.load(initializers(example), flow, credentials);
     const debug = example.find((n) => n.type === 'debug');
     const seen = spyOn(String(debug?.id));
-    await waitFor(() => seen.length === 1, 10000, 'the email at the debug node');
+    await until(() => seen.length === 1, 10000, 'the email at the debug node');
     assert.equal(seen[0].topic, 'shows in debug');
   });
 
@@ -134,7 +127,7 @@ describe('example flows', () => {
     assert.match(parsed.text ?? '', /Thank you for your email/);
     assert.match(parsed.text ?? '', /> Line one\n> Line two/);
     assert.equal(parsed.cc, undefined);
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     assert.equal((await waitForMessages(customer, 1)).length, 1, 'the automatic message got no answer');
   });
 
@@ -173,7 +166,7 @@ describe('example flows', () => {
         if (node.type === 'http request') node.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/email`;
       });
       await helper.load(initializers(example), flow, credentials);
-      await waitFor(() => received.length === 1, 10000, 'the POST');
+      await until(() => received.length === 1, 10000, 'the POST');
       const body = JSON.parse(received[0]) as { subject: string; from: string; key: string };
       assert.equal(body.subject, 'forward me');
       assert.match(body.from, /sender@example\.test/);

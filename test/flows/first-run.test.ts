@@ -3,11 +3,13 @@
 // (IMAP with Unseen Only on and off, POP3 with delete on), a later email is, and a redeploy or a
 // Node-RED restart (a new runtime over the same user directory) does not move the starting point.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { helper, startServer, stopServer, useTempUserDir } from '../support/flows';
+import { describe, it } from 'node:test';
+import { helper } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
 import { appendMessages, listMailbox, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
-import { Watch, connection, credentials, flow, receiver, sleep, until } from '../faults/kit/flow';
+import { Watch, connection, credentials, flow, receiver } from '../support/receive-watch';
+import { sleep, until } from '../support/wait';
 
 strictProcess();
 
@@ -15,16 +17,7 @@ const POLLED = 'mailwire-receive-email.status.polled';
 const subjects = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix} ${String(i + 1).padStart(2, '0')}`);
 
 describe('first run: only emails that arrive from now on', () => {
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await stopServer();
-  });
+  nodeRedSuite();
 
   /** Deploys, lets it poll a few times, and returns the instance. */
   async function deploy(watch: Watch, protocol: 'imap' | 'pop3', user: string, overrides: Record<string, unknown>): Promise<void> {

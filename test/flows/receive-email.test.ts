@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Node, NodeMessage } from 'node-red';
 import type { NodeInitializer } from '../support/flows';
-import { coreNode, helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../support/flows';
+import { coreNode, helper, nodeModule } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
 import { appendMessages, certificatePem, listMailbox, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
+import { sleep, until } from '../support/wait';
 
 type Flow = Parameters<typeof helper.load>[1];
 
@@ -69,17 +71,7 @@ function statusTexts(node: Node): string[] {
 }
 
 describe('Receive Email in a flow', () => {
-  let userDir: string;
-  before(async () => {
-    userDir = useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await stopServer();
-  });
+  const suite = nodeRedSuite();
 
   it('the worked example: ten waiting, five per poll, oldest first, one message per email', async () => {
     const user = uniqueUser('flow');
@@ -87,7 +79,7 @@ describe('Receive Email in a flow', () => {
     await appendMessages(user, subjects.map((s) => simpleMessage(s)));
     await helper.load(nodes(), flow(connection('imap', 'starttls'), receiver({ delay: 1, delayUnit: 's' })), credentials(user));
     const out = record('out');
-    await waitFor(() => out.messages.length >= 10, 10000, 'ten emails');
+    await until(() => out.messages.length >= 10, 10000, 'ten emails');
     assert.deepEqual(out.messages.map((m) => m.topic), subjects);
     // The second five come one delay after the first five.
     assert.ok(out.at[5] - out.at[4] >= 900, `gap ${out.at[5] - out.at[4]} ms`);
@@ -106,10 +98,10 @@ describe('Receive Email in a flow', () => {
     await helper.load(nodes(), flow(connection('pop3', 'tls'), receiver({ delay: 200 })), credentials(user));
     const out = record('out');
     const recv = helper.getNode('recv');
-    await waitFor(() => statusTexts(recv).filter((t) => t === 'mailwire-receive-email.status.polled').length >= 3, 5000, 'three polls');
+    await until(() => statusTexts(recv).filter((t) => t === 'mailwire-receive-email.status.polled').length >= 3, 5000, 'three polls');
     assert.equal(out.messages.length, 0);
     await appendMessages(user, [simpleMessage('late arrival')]);
-    await waitFor(() => out.messages.length === 1, 5000, 'the late email');
+    await until(() => out.messages.length === 1, 5000, 'the late email');
     assert.equal(out.messages[0].topic, 'late arrival');
     assert.match(String((out.messages[0].email as { uidl: string }).uidl), /\w+/);
   });
@@ -119,16 +111,16 @@ describe('Receive Email in a flow', () => {
     await appendMessages(user, [simpleMessage('p1'), simpleMessage('p2')]);
     await helper.load(nodes(), flow(connection('pop3', 'starttls'), receiver({ maxEmails: -1 })), credentials(user));
     let out = record('out');
-    await waitFor(() => out.messages.length === 2, 5000, 'two emails');
+    await until(() => out.messages.length === 2, 5000, 'two emails');
     await helper.unload();
     await appendMessages(user, [simpleMessage('p3')]);
     await helper.load(nodes(), flow(connection('pop3', 'starttls'), receiver({ maxEmails: -1 })), credentials(user));
     out = record('out');
-    await waitFor(() => out.messages.length === 1, 5000, 'the new email');
-    await new Promise((r) => setTimeout(r, 800));
+    await until(() => out.messages.length === 1, 5000, 'the new email');
+    await sleep(800);
     assert.deepEqual(out.messages.map((m) => m.topic), ['p3']);
     assert.equal((await listMailbox(user)).length, 3);
-    assert.ok(fs.readdirSync(path.join(userDir, 'mailwire-state')).includes('recv.json'));
+    assert.ok(fs.readdirSync(path.join(suite.userDir, 'mailwire-state')).includes('recv.json'));
   });
 
   it('POP3 with "delete after emitting" removes what it emitted', async () => {
@@ -136,16 +128,16 @@ describe('Receive Email in a flow', () => {
     await appendMessages(user, [simpleMessage('d1'), simpleMessage('d2')]);
     await helper.load(nodes(), flow(connection('pop3', 'none'), receiver({ id: 'recvdel', pop3Delete: true, maxEmails: -1 })), credentials(user));
     const out = record('out');
-    await waitFor(() => out.messages.length === 2, 5000, 'two emails');
-    await waitFor(() => statusTexts(helper.getNode('recvdel')).includes('mailwire-receive-email.status.polled'), 5000, 'the poll to end');
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => out.messages.length === 2, 5000, 'two emails');
+    await until(() => statusTexts(helper.getNode('recvdel')).includes('mailwire-receive-email.status.polled'), 5000, 'the poll to end');
+    await sleep(300);
     assert.equal((await listMailbox(user)).length, 0);
   });
 
   it('POP3 with a folder other than the inbox is a configuration error shown in status', async () => {
     await helper.load(nodes(), flow(connection('pop3'), receiver({ folder: 'Archive' })), credentials(uniqueUser()));
     const recv = helper.getNode('recv');
-    await waitFor(() => statusTexts(recv).length > 0, 2000, 'status');
+    await until(() => statusTexts(recv).length > 0, 2000, 'status');
     assert.deepEqual(statusTexts(recv), ['mailwire-receive-email.status.pop3-folder']);
     assert.equal((recv.error as unknown as StatusSpy).args.length, 1);
   });
@@ -154,7 +146,7 @@ describe('Receive Email in a flow', () => {
     await helper.load(nodes(), flow(connection('imap'), receiver({ delay: 200 })), credentials(uniqueUser(), 'wrong-password-sentinel'));
     const caught = record('caught');
     const recv = helper.getNode('recv');
-    await waitFor(() => caught.messages.length >= 1, 5000, 'the Catch node');
+    await until(() => caught.messages.length >= 1, 5000, 'the Catch node');
     const error = caught.messages[0].error as { message: string; source: { id: string } };
     assert.equal(error.source.id, 'recv');
     assert.equal(error.message, 'mailwire-receive-connection.errors.auth');
@@ -168,18 +160,18 @@ describe('Receive Email in a flow', () => {
     await helper.load(nodes(), flow(connection('imap'), receiver({ folder: 'Later', delay: 100 })), credentials(user));
     const caught = record('caught');
     const out = record('out');
-    await waitFor(() => caught.messages.length >= 1, 5000, 'the folder error');
+    await until(() => caught.messages.length >= 1, 5000, 'the folder error');
     assert.equal((caught.messages[0].error as { message: string }).message, 'mailwire-receive-connection.errors.folder');
     await appendMessages(user, [simpleMessage('in later')], { folder: 'Later', create: true });
     // Back-off after the failure is at most a few seconds at this delay.
-    await waitFor(() => out.messages.length === 1, 10000, 'the email in the new folder');
+    await until(() => out.messages.length === 1, 10000, 'the email in the new folder');
     assert.equal(out.messages[0].topic, 'in later');
   });
 
   it('no connection selected: an error and a red status, no crash', async () => {
     await helper.load(nodes(), [{ id: 'tab', type: 'tab' }, { ...receiver({ connection: 'missing' }), z: 'tab' }, { id: 'out', type: 'helper', z: 'tab' }] as unknown as Flow);
     const recv = helper.getNode('recv');
-    await waitFor(() => statusTexts(recv).length > 0, 2000, 'status');
+    await until(() => statusTexts(recv).length > 0, 2000, 'status');
     assert.deepEqual(statusTexts(recv), ['mailwire-receive-email.status.no-connection']);
   });
 
@@ -188,12 +180,12 @@ describe('Receive Email in a flow', () => {
     await appendMessages(user, Array.from({ length: 60 }, (_, i) => simpleMessage(`c${i}`, 'y'.repeat(20000))));
     await helper.load(nodes(), flow(connection('imap', 'tls'), receiver({ maxEmails: -1 })), credentials(user));
     const out = record('out');
-    await waitFor(() => out.messages.length >= 1, 5000, 'the first email');
+    await until(() => out.messages.length >= 1, 5000, 'the first email');
     const started = Date.now();
     await helper.unload();
     const closedIn = Date.now() - started;
     const countAtClose = out.messages.length;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     assert.equal(out.messages.length, countAtClose, 'nothing after close');
     assert.ok(closedIn < 2000, `close took ${closedIn} ms`);
     // Nothing is marked read that was not emitted.
@@ -204,16 +196,7 @@ describe('Receive Email in a flow', () => {
 });
 
 describe('Validate route', () => {
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await stopServer();
-  });
+  nodeRedSuite();
 
   const body = (overrides: Record<string, unknown> = {}): Record<string, unknown> => {
     const info = serverInfo();

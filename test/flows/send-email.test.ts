@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import type { NodeMessage } from 'node-red';
 import type { NodeInitializer } from '../support/flows';
-import { coreNode, helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../support/flows';
+import { coreNode, helper, nodeModule } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
 import { certificatePem, serverInfo, uniqueUser, waitForMessages } from '../support/servers';
+import { until } from '../support/wait';
 
 type Flow = Parameters<typeof helper.load>[1];
 type Msg = NodeMessage & Record<string, unknown>;
@@ -34,23 +36,14 @@ function record(id: string): Msg[] {
 }
 
 describe('Send Email in a flow', () => {
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await stopServer();
-  });
+  nodeRedSuite();
 
   it('sends, then passes the message on with msg.sent', async () => {
     const rcpt = uniqueUser('flowrcpt');
     await helper.load(nodes(), flow({}), credentials());
     const out = record('out');
     helper.getNode('send').receive({ to: `${rcpt}@example.test`, subject: 'from a flow', payload: 'hello', keep: 'me' } as unknown as NodeMessage);
-    await waitFor(() => out.length === 1, 10000, 'msg.sent');
+    await until(() => out.length === 1, 10000, 'msg.sent');
     const sent = out[0].sent as { messageId: string; accepted: string[]; rejected: string[]; response: string };
     assert.deepEqual(sent.accepted, [`${rcpt}@example.test`]);
     assert.deepEqual(sent.rejected, []);
@@ -67,7 +60,7 @@ describe('Send Email in a flow', () => {
       const out = record('out');
       // The message sets from, to, bcc, subject, payload; cc is only typed, bcc only on the message.
       helper.getNode('send').receive({ from: 'Mapped <mapped@example.test>', to: `${msgTo}@example.test`, bcc: `${msgBcc}@example.test`, subject: 'msg subject', payload: 'msg text' } as unknown as NodeMessage);
-      await waitFor(() => out.length === 1, 10000, 'the send');
+      await until(() => out.length === 1, 10000, 'the send');
       const winnerTo = priority === 'consumed' ? msgTo : typedTo;
       const [raw] = await waitForMessages(winnerTo, 1);
       const parsed = await simpleParser(raw);
@@ -93,7 +86,7 @@ describe('Send Email in a flow', () => {
       { to: 'a@example.test', from: 'one@example.test, two@example.test' },
     ];
     for (const msg of inputs) send.receive(msg as unknown as NodeMessage);
-    await waitFor(() => caught.length === inputs.length, 5000, 'five errors');
+    await until(() => caught.length === inputs.length, 5000, 'five errors');
     assert.deepEqual(
       caught.map((m) => (m.error as { message: string }).message),
       ['mailwire-send-email.errors.no-recipient', 'mailwire-send-email.errors.bad-address', 'mailwire-send-email.errors.bad-header', 'mailwire-send-email.errors.bad-attachment', 'mailwire-send-email.errors.bad-address'],
@@ -101,14 +94,14 @@ describe('Send Email in a flow', () => {
     assert.equal(out.length, 0);
     const rcpt = uniqueUser('after');
     send.receive({ to: `${rcpt}@example.test`, payload: 'still works' } as unknown as NodeMessage);
-    await waitFor(() => out.length === 1, 10000, 'a good send after the bad ones');
+    await until(() => out.length === 1, 10000, 'a good send after the bad ones');
   });
 
   it('a wrong password: done(err) with the auth text, red status, no secret in the error', async () => {
     await helper.load(nodes(), flow({}), credentials('wrong-password-sentinel'));
     const caught = record('caught');
     helper.getNode('send').receive({ to: 'x@example.test', payload: 'x' } as unknown as NodeMessage);
-    await waitFor(() => caught.length === 1, 10000, 'the auth error');
+    await until(() => caught.length === 1, 10000, 'the auth error');
     assert.equal((caught[0].error as { message: string }).message, 'mailwire-send-connection.errors.auth');
     assert.doesNotMatch(JSON.stringify(caught[0]), /wrong-password-sentinel/);
   });
@@ -120,7 +113,7 @@ describe('Send Email in a flow', () => {
     const caught = record('caught');
     const send = helper.getNode('send');
     for (let i = 0; i < 500; i += 1) send.receive({ to: `${rcpt}@example.test`, subject: `burst ${i}`, payload: 'x' } as unknown as NodeMessage);
-    await waitFor(() => out.length + caught.length === 500, 60000, '500 sends');
+    await until(() => out.length + caught.length === 500, 60000, '500 sends');
     assert.equal(caught.length, 0);
     const delivered = await waitForMessages(rcpt, 500, 60000);
     assert.equal(delivered.length, 500);

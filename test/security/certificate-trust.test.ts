@@ -17,14 +17,14 @@ import { validateSend } from '../../src/lib/validate-send';
 import { authority, selfSigned } from '../support/certificates';
 import type { KeyPair } from '../support/certificates';
 import { certificatePem, repoRoot, serverInfo, uniqueUser } from '../support/servers';
+import { strictProcess } from '../support/strict-process';
 import { attempt } from './attempts';
 import type { Protocol } from './attempts';
 import { credentialTraces, sentinel } from './credentials';
 import { expiredSelfSigned } from './expired-certificate';
 import { RecordingServer } from './recording-servers';
-import { failOnUncaught } from './strict';
 
-failOnUncaught();
+strictProcess();
 
 const PROTOCOLS: Protocol[] = ['imap', 'pop3', 'smtp'];
 const SECURE: Array<'starttls' | 'tls'> = ['starttls', 'tls'];

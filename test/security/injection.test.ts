@@ -21,13 +21,15 @@ import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
 import type { NodeMessage } from 'node-red';
 import { parseAddressList } from '../../src/lib/smtp/addresses';
+import { FaultProxy } from '../support/fault-proxy';
 import type { NodeInitializer } from '../support/flows';
-import { coreNode, helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../support/flows';
+import { coreNode, helper, nodeModule } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
 import { listMailbox, serverInfo, uniqueUser, waitForMessages } from '../support/servers';
-import { MitmProxy } from './mitm-proxy';
-import { failOnUncaught } from './strict';
+import { strictProcess } from '../support/strict-process';
+import { until } from '../support/wait';
 
-failOnUncaught();
+strictProcess();
 
 type Flow = Parameters<typeof helper.load>[1];
 type Msg = NodeMessage & Record<string, unknown>;
@@ -146,14 +148,15 @@ const wire = (text: string): string => Buffer.from(text, 'utf8').toString('latin
 const show = (value: unknown): string => JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 describe('Injection (guarantee 13)', { timeout: 120000 }, () => {
-  let proxy: MitmProxy;
+  let proxy: FaultProxy;
   const sendMailCalls: Array<Record<string, unknown>> = [];
   type SendMail = (this: unknown, ...args: unknown[]) => unknown;
   let mailerPrototype: { sendMail: SendMail };
   let originalSendMail: SendMail;
 
+  nodeRedSuite();
   before(async () => {
-    proxy = await MitmProxy.start('smtp', serverInfo().ports.smtp as number, 'none');
+    proxy = await FaultProxy.start(serverInfo().ports.smtp as number);
     // Every call into nodemailer, recorded (the nodes and this file share the one nodemailer).
     mailerPrototype = Object.getPrototypeOf(nodemailer.createTransport({ jsonTransport: true })) as { sendMail: SendMail };
     originalSendMail = mailerPrototype.sendMail;
@@ -161,13 +164,9 @@ describe('Injection (guarantee 13)', { timeout: 120000 }, () => {
       sendMailCalls.push({ ...(args[0] as Record<string, unknown>) });
       return originalSendMail.apply(this, args);
     };
-    useTempUserDir();
-    await startServer();
   });
   after(async () => {
     mailerPrototype.sendMail = originalSendMail;
-    await helper.unload();
-    await stopServer();
     await proxy.close();
   });
 
@@ -255,7 +254,7 @@ describe('Injection (guarantee 13)', { timeout: 120000 }, () => {
     helper.getNode('typed-bcc').receive({ probe: 'typed-bcc', to: 'victim@example.test', payload: 'x' } as unknown as NodeMessage);
     helper.getNode('typed-subject').receive({ probe: 'typed-subject', payload: 'x' } as unknown as NodeMessage);
     try {
-      await waitFor(() => caught.length === corpus.length + 2, 10000, 'every crafted message at the Catch node');
+      await until(() => caught.length === corpus.length + 2, 10000, 'every crafted message at the Catch node');
     } catch (err) {
       const missing = corpus.filter((_, i) => !caught.some((m) => m.probe === i)).map(([label]) => label);
       const sent = sendMailCalls.map((c) => show(c.envelope));
@@ -267,7 +266,7 @@ describe('Injection (guarantee 13)', { timeout: 120000 }, () => {
     assert.equal(codes.get('typed-subject'), 'bad-header');
     assert.equal(out.length, 0, 'no crafted message was passed on');
     assert.equal(sendMailCalls.length, 0, 'nodemailer was never called');
-    assert.equal(proxy.connections, 0, 'no connection to the server was even opened');
+    assert.equal(proxy.total, 0, 'no connection to the server was even opened');
 
     // 2. Valid but tricky sends, one after the other, each to its own mailbox.
     const rcpt = (): string => `${uniqueUser('inj')}@example.test`;
@@ -304,7 +303,7 @@ describe('Injection (guarantee 13)', { timeout: 120000 }, () => {
     for (const e of expected) {
       const before = out.length + caught.length;
       helper.getNode('send').receive({ ...e.msg, payload: e.msg.payload ?? e.label } as unknown as NodeMessage);
-      await waitFor(() => out.length + caught.length > before, 15000, e.label);
+      await until(() => out.length + caught.length > before, 15000, e.label);
       assert.equal(caught.length, corpus.length + 2, `${e.label}: ${JSON.stringify(caught[caught.length - 1]?.error)}`);
     }
 
@@ -316,7 +315,7 @@ describe('Injection (guarantee 13)', { timeout: 120000 }, () => {
     });
 
     // What the server saw: exactly these transactions, nothing else, whatever the connections.
-    const seen = proxy.sessionTexts.flatMap(transactions);
+    const seen = proxy.connections.map((c) => c.clientText).flatMap(transactions);
     assert.deepEqual(seen, expected.map((e) => ({ from: wire(e.from), to: e.rcpts.map(wire) })));
 
     // Nothing was delivered to the attacker's mailbox, and no header was injected.

@@ -5,7 +5,7 @@
 // through the proxy may contain a credential or a login command. The clients are given the REAL
 // password, so a client that failed open would log in and the test would see it.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { NodeMessage } from 'node-red';
 import type { ReceiveSettings, SendSettings } from '../../src/lib/connection-options';
 import { connectImap } from '../../src/lib/imap/imap-client';
@@ -14,15 +14,18 @@ import { Pop3Client } from '../../src/lib/pop3/pop3-client';
 import { composeMail } from '../../src/lib/smtp/outgoing-mail';
 import { SmtpSender } from '../../src/lib/smtp/smtp-sender';
 import { buildTrustOptions } from '../../src/lib/tls-trust';
+import type { FaultProxy } from '../support/fault-proxy';
 import type { NodeInitializer } from '../support/flows';
-import { coreNode, helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../support/flows';
+import { coreNode, helper, nodeModule } from '../support/flows';
+import { nodeRedSuite } from '../support/node-red-suite';
 import { certificatePem, serverInfo, uniqueUser } from '../support/servers';
+import { startTlsAttack } from '../support/starttls-attack';
+import type { Attack, MitmProtocol } from '../support/starttls-attack';
+import { strictProcess } from '../support/strict-process';
+import { until } from '../support/wait';
 import { credentialTraces } from './credentials';
-import { MitmProxy } from './mitm-proxy';
-import type { Attack, MitmProtocol } from './mitm-proxy';
-import { failOnUncaught } from './strict';
 
-failOnUncaught();
+strictProcess();
 
 type Flow = Parameters<typeof helper.load>[1];
 type Msg = NodeMessage & Record<string, unknown>;
@@ -96,7 +99,7 @@ async function nodeAttempt(protocol: MitmProtocol, port: number, user: string): 
     const caught = record('caught');
     const out = record('out');
     helper.getNode('node').receive({ payload: 'x' } as unknown as NodeMessage);
-    await waitFor(() => caught.length + out.length >= 1, 10000, 'the Send Email outcome');
+    await until(() => caught.length + out.length >= 1, 10000, 'the Send Email outcome');
     assert.equal(out.length, 0, 'nothing was sent');
     return caught[0];
   }
@@ -108,7 +111,7 @@ async function nodeAttempt(protocol: MitmProtocol, port: number, user: string): 
   const nodes = [nodeModule('receive-connection'), nodeModule('receive-email'), coreNode('common/25-catch.js')] as unknown as NodeInitializer;
   await helper.load(nodes, flow as unknown as Flow, { conn: { user, password } });
   const caught = record('caught');
-  await waitFor(() => caught.length >= 1, 10000, 'the Receive Email error');
+  await until(() => caught.length >= 1, 10000, 'the Receive Email error');
   return caught[0];
 }
 
@@ -143,24 +146,8 @@ function targetPort(protocol: MitmProtocol): number {
 }
 
 describe('StartTLS fails closed (guarantee 9)', () => {
-  const proxies: MitmProxy[] = [];
-  const proxy = async (protocol: MitmProtocol, attack: Attack): Promise<MitmProxy> => {
-    const p = await MitmProxy.start(protocol, targetPort(protocol), attack);
-    proxies.push(p);
-    return p;
-  };
-
-  before(async () => {
-    useTempUserDir();
-    await startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await stopServer();
-    await Promise.all(proxies.map((p) => p.close()));
-  });
+  const faultProxy = nodeRedSuite();
+  const proxy = async (protocol: MitmProtocol, attack: Attack): Promise<FaultProxy> => startTlsAttack(await faultProxy(targetPort(protocol)), protocol, attack);
 
   for (const c of CASES) {
     it(`${c.protocol.toUpperCase()}, ${c.what}: core, node and Validate fail, no credential crosses the wire`, async () => {
@@ -182,8 +169,8 @@ describe('StartTLS fails closed (guarantee 9)', () => {
       assert.equal(validated.code, expected, `Validate: ${JSON.stringify(validated)}`);
 
       // The attack really happened, and every attempt went through the proxy.
-      assert.ok(mitm.connections >= 3, `connections through the proxy: ${mitm.connections}`);
-      const told = mitm.toClient.join('');
+      assert.ok(mitm.total >= 3, `connections through the proxy: ${mitm.total}`);
+      const told = mitm.toClientText;
       if (c.attack === 'strip') assert.doesNotMatch(told, c.protocol === 'pop3' ? /^STLS/m : /STARTTLS/, 'the offer was stripped');
       if (c.attack === 'refuse') assert.match(mitm.clientText, c.protocol === 'pop3' ? /^STLS\r\n/m : /STARTTLS\r\n/, 'the client asked for TLS and was refused');
       if (c.attack === 'preauth') assert.match(told, /^\* PREAUTH /m);

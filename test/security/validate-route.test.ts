@@ -14,13 +14,13 @@ import { selfSigned } from '../support/certificates';
 import { ADMIN, VIEWER } from '../support/node-red-process';
 import type { EditorUser, NodeRedProcess } from '../support/node-red-process';
 import { certificatePem, serverInfo, uniqueUser } from '../support/servers';
+import { strictProcess } from '../support/strict-process';
 import { credentialTraces, sentinel } from './credentials';
 import { AdminPool, extraAdmins, startNodeRed } from './node-red';
 import { RecordingServer } from './recording-servers';
 import type { FakeMode, FakeProtocol } from './recording-servers';
-import { failOnUncaught } from './strict';
 
-failOnUncaught();
+strictProcess();
 
 const PROTOCOLS: FakeProtocol[] = ['imap', 'pop3', 'smtp'];
 const route = (protocol: FakeProtocol): string => `/mailwire/validate/${protocol === 'smtp' ? 'send' : 'receive'}`;

@@ -17,7 +17,7 @@ import type { FolderProgress } from '../../src/lib/progress-store';
 import { BusyClient } from '../support/busy-client';
 import { collector } from '../support/collect';
 import { appendMessages, listMailbox, receiveSettings, simpleMessage, uniqueUser } from '../support/servers';
-import { adminClient } from '../faults/kit/dovecot';
+import { adminClient } from '../support/dovecot-admin';
 
 const names = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`);
 

@@ -13,11 +13,13 @@ import { after, before, describe, it } from 'node:test';
 import type { NodeMessage } from 'node-red';
 import { collectGarbage } from '../faults/mime/memory';
 import { BusyClient } from '../support/busy-client';
+import { kick } from '../support/dovecot-admin';
 import { FaultProxy } from '../support/fault-proxy';
 import type { NodeInitializer } from '../support/flows';
-import { helper, nodeModule, startServer, stopServer, useTempUserDir, waitFor } from '../support/flows';
+import { helper, nodeModule, startServer, stopServer, useTempUserDir } from '../support/flows';
 import { appendMessages, listMailbox, repoRoot, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
+import { sleep, until } from '../support/wait';
 
 strictProcess();
 
@@ -28,10 +30,6 @@ const MiB = 1024 * 1024;
 type Flow = Parameters<typeof helper.load>[1];
 // The helper's typings take one initializer; its code takes an array as well.
 const nodes = (): NodeInitializer => [nodeModule('receive-connection'), nodeModule('receive-email')] as unknown as NodeInitializer;
-
-function doveadm(...args: string[]): void {
-  execFileSync('doveadm', ['-c', path.join(serverInfo().stateDir, 'dovecot', 'dovecot.conf'), ...args], { stdio: 'ignore' });
-}
 
 function restartServers(): void {
   // Same configuration, same ports: the servers script stops what runs and starts it again.
@@ -153,19 +151,16 @@ describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restar
         actions.stall += 1;
         proxy.stallOpen();
         // Longer than the node's 20 s silence limit: it must give up on the connection itself.
-        await new Promise((r) => setTimeout(r, 22_000));
+        await sleep(22_000);
         proxy.setMode({ stalled: false });
         for (const c of proxy.openConnections()) c.resume();
       } else {
         actions.kick += 1;
-        try {
-          doveadm('kick', user);
-        } catch {
-          // Nothing to kick between two connections.
-        }
+        // False when there was nothing to kick, between two connections.
+        await kick(user);
       }
       maxOpen = Math.max(maxOpen, proxy.maxOpen);
-      await new Promise((r) => setTimeout(r, 1000 + random() * 2000));
+      await sleep(1000 + random() * 2000);
       if (Date.now() > warmUp && (memory.length === 0 || Date.now() - started - memory[memory.length - 1][0] > 10_000)) {
         forgetSpyHistory();
         collectGarbage();
@@ -174,8 +169,8 @@ describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restar
     }
 
     // The chaos stops, but for the other client; everything sent must come out.
-    await waitFor(() => sent.every((s) => emitted.has(s)), 120_000, 'every appended email to be emitted');
-    await new Promise((r) => setTimeout(r, 2000));
+    await until(() => sent.every((s) => emitted.has(s)), 120_000, 'every appended email to be emitted');
+    await sleep(2000);
     const busyRecord = await busy.stop();
     busy = undefined;
     const box = await listMailbox(user);

@@ -1,8 +1,9 @@
 // A second, real IMAP client on the same mailbox as the node under test: what a mail program or a
 // colleague does while a flow reads the mailbox. Each activity runs in its own loop on its own
 // session until stop(); what it did is recorded so a test can tell which emails it touched.
-import { ImapFlow } from 'imapflow';
-import { serverInfo } from './servers';
+import type { ImapFlow } from 'imapflow';
+import { adminClient } from './servers';
+import { sleep } from './wait';
 
 export type BusyActivity =
   /** Adds and removes \Flagged on every message, as fast as the server answers or with a pause after each round. */
@@ -34,15 +35,10 @@ export interface BusyOptions {
 }
 
 async function open(user: string, folder: string): Promise<ImapFlow> {
-  const info = serverInfo();
-  const client = new ImapFlow({ host: '127.0.0.1', port: info.ports.imap, secure: false, doSTARTTLS: false, auth: { user, pass: info.password }, logger: false });
-  client.on('error', () => undefined);
-  await client.connect();
+  const client = await adminClient(user);
   await client.mailboxOpen(folder);
   return client;
 }
-
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class BusyClient {
   readonly record: BusyRecord = { expunged: [], markedRead: [], appended: 0, toggles: 0, reconnects: 0 };
@@ -78,7 +74,7 @@ export class BusyClient {
         this.clients.delete(client);
         client.close();
         for (;;) {
-          await pause(250);
+          await sleep(250);
           if (!this.running) return;
           try {
             client = await open(this.user, this.folder);
@@ -140,14 +136,14 @@ export class BusyClient {
           await client.messageFlagsAdd('1:*', ['\\Flagged']);
           await client.messageFlagsRemove('1:*', ['\\Flagged']);
           this.record.toggles += 1;
-          if (activity.pauseMs) await pause(activity.pauseMs);
+          if (activity.pauseMs) await sleep(activity.pauseMs);
         }
         return;
       case 'expunge':
         for (let uid = activity.every; uid <= activity.upTo && this.running; uid += activity.every) {
           await client.messageDelete(String(uid), { uid: true });
           this.record.expunged.push(uid);
-          await pause(activity.pauseMs);
+          await sleep(activity.pauseMs);
         }
         return;
       case 'mark-read':
@@ -155,7 +151,7 @@ export class BusyClient {
           if (!this.running) return;
           await client.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
           this.record.markedRead.push(uid);
-          await pause(activity.pauseMs);
+          await sleep(activity.pauseMs);
         }
         return;
       case 'append':
@@ -163,7 +159,7 @@ export class BusyClient {
           if (!this.running) return;
           await client.append(this.folder, raw);
           this.record.appended += 1;
-          await pause(activity.pauseMs);
+          await sleep(activity.pauseMs);
         }
         return;
     }

@@ -10,6 +10,11 @@
 //                 bounded number of bytes or until turned off (false)
 //   split         cut each server chunk into pieces written one by one        setMode({ splitter, splitPauseMs })
 //   rewrite       change (or drop, by returning null) each server line        proxy.rewriteServerLine = fn
+//   client lines  see each client line whole before it is forwarded; drop    proxy.onClientLine = fn
+//                 it (return false) and answer the client in the server's     conn.answer(text)
+//                 place (a STARTTLS refused by a man in the middle)
+//   raw           no more line features on a connection: bytes pass as they   conn.setRaw()
+//                 come both ways (what follows a STARTTLS is TLS)
 //   refuse        close new connections at once, with FIN or RST              proxy.refuse = 'cut' | 'reset'
 //   not listening new connections refused by the OS (ECONNREFUSED)           proxy.stopListening() / resumeListening()
 //
@@ -30,9 +35,10 @@
 // target that refuses the connection therefore resets the client's).
 //
 // It counts bytes, writes and connections (total, open now, most open at once: maxOpen) and keeps
-// everything each client sent (tests only: it is never dropped). Line features read bytes as
-// latin1, which maps one byte to one character both ways, so 8-bit data passes unchanged; they make
-// sense on plaintext protocols only (not inside TLS).
+// everything each client sent (tests only: it is never dropped; clientMark() and clientTextSince()
+// give what was sent after a point), and with keepToClient everything the client was sent. Line
+// features read bytes as latin1, which maps one byte to one character both ways, so 8-bit data
+// passes unchanged; they make sense on plaintext protocols only (not inside TLS: see setRaw()).
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 
@@ -167,7 +173,12 @@ export class ProxyConnection {
   mode: ForwardMode;
 
   private readonly clientChunks: Buffer[] = [];
+  /** Written to the client, kept when the proxy's keepToClient is on. */
+  private readonly toClientChunks: Buffer[] = [];
+  /** The client's unfinished line: held back from the server while a client-line hook is set. */
   private clientTail = '';
+  private clientTailHeld = false;
+  private rawMode = false;
   private serverTail: Buffer = Buffer.alloc(0);
   private readonly queue: Pending[] = [];
   private queuedBytes = 0;
@@ -229,6 +240,45 @@ export class ProxyConnection {
   /** Everything this client sent. */
   get clientBytes(): Buffer {
     return Buffer.concat(this.clientChunks);
+  }
+
+  /** Everything written to this client, as latin1 text; kept only while the proxy's keepToClient is on. */
+  get toClientText(): string {
+    return Buffer.concat(this.toClientChunks).toString('latin1');
+  }
+
+  /** True once setRaw() turned the line features off for this connection. */
+  get raw(): boolean {
+    return this.rawMode;
+  }
+
+  /**
+   * Turns the line features off for this connection (client-line hook, triggers on lines, server
+   * line rewriting and holding): from now on bytes pass both ways as they come, what was held back
+   * first. For what follows a STARTTLS, which is TLS. Called from a client-line hook, the line the
+   * hook is looking at is still forwarded (unless the hook drops it).
+   */
+  setRaw(): void {
+    if (this.rawMode || this.finished) return;
+    this.rawMode = true;
+    const held = this.clientTailHeld ? this.clientTail : '';
+    this.clientTail = '';
+    this.clientTailHeld = false;
+    if (held && !this.server.destroyed) this.server.write(Buffer.from(held, 'latin1'));
+    if (this.serverTail.length > 0) {
+      const tail = this.serverTail;
+      this.serverTail = Buffer.alloc(0);
+      this.enqueue(tail);
+    }
+  }
+
+  /**
+   * Sends `text` (latin1) to the client in the server's place, after what is already queued for
+   * it; the server knows nothing of it. For a client-line hook that answers a line itself.
+   */
+  answer(text: string): void {
+    if (this.finished) return;
+    this.enqueue(Buffer.from(text, 'latin1'));
   }
 
   /** Closes both sides (FIN) after what was already forwarded; nothing more is forwarded. */
@@ -294,15 +344,27 @@ export class ProxyConnection {
     this.bytesFromClient += chunk.length;
     this.proxy.bytesFromClient += chunk.length;
     this.clientChunks.push(chunk);
+    if (this.rawMode) {
+      if (!this.server.destroyed) this.server.write(chunk);
+      return;
+    }
     // Lines are checked as they complete. A trigger that fires on a client line acts before that
     // line (and the rest of the chunk) is forwarded, so "reset on QUIT" means the server never
-    // sees the QUIT.
+    // sees the QUIT. Without a client-line hook bytes go on as they come; with one, each line goes
+    // on whole once the hook let it pass, and an unfinished line waits for its end.
+    const hook = this.proxy.onClientLine;
     const tail = this.clientTail;
+    const tailHeld = this.clientTailHeld;
     const text = tail + chunk.toString('latin1');
+    this.clientTail = '';
+    this.clientTailHeld = false;
+    // Held for a hook that has been removed since: it goes on first.
+    if (!hook && tailHeld && tail && !this.server.destroyed) this.server.write(Buffer.from(tail, 'latin1'));
     let start = 0;
     let forwarded = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      const line = text.slice(start, nl + 1).replace(/\r?\n$/, '');
+    for (let nl = text.indexOf('\n'); nl >= 0 && !this.rawMode; nl = text.indexOf('\n', start)) {
+      const whole = text.slice(start, nl + 1);
+      const line = whole.replace(/\r?\n$/, '');
       const lineOffset = Math.max(0, start - tail.length);
       start = nl + 1;
       for (const trigger of this.proxy.triggers) {
@@ -313,24 +375,41 @@ export class ProxyConnection {
         trigger.matches += 1;
         if (trigger.matches < (trigger.spec.nth ?? 1) || this.armed.some((a) => a.trigger === trigger)) continue;
         const immediate = !trigger.spec.serverLine && trigger.spec.serverBytes === undefined;
-        if (immediate && lineOffset > forwarded) {
+        if (!hook && immediate && lineOffset > forwarded) {
           this.server.write(chunk.subarray(forwarded, lineOffset));
           forwarded = lineOffset;
         }
         this.arm(trigger, line);
         if (this.finished) return;
       }
+      if (!hook) continue;
+      // The line goes on unless the hook drops it. An earlier part of it that was not held (the
+      // hook was set while the line was unfinished) has gone on already.
+      const pass = hook(line, this) !== false;
+      if (this.finished) return;
+      const sent = lineOffset === 0 && !tailHeld ? tail.length : 0;
+      if (pass && !this.server.destroyed) this.server.write(Buffer.from(whole.slice(sent), 'latin1'));
     }
-    // A client that never ends a line (TLS, say) must not grow this without bound.
-    this.clientTail = text.length - start > MAX_LINE ? '' : text.slice(start);
-    if (forwarded < chunk.length && !this.server.destroyed) this.server.write(chunk.subarray(forwarded));
+    const rest = text.slice(start);
+    if (!hook) {
+      // A client that never ends a line (TLS, say) must not grow this without bound.
+      this.clientTail = this.rawMode || rest.length > MAX_LINE ? '' : rest;
+      if (forwarded < chunk.length && !this.server.destroyed) this.server.write(chunk.subarray(forwarded));
+    } else if (this.rawMode || rest.length > MAX_LINE) {
+      // Raw now (the hook or a trigger action switched), or not a line at all (binary data): it
+      // goes on as it is rather than being held without bound.
+      if (rest && !this.server.destroyed) this.server.write(Buffer.from(rest, 'latin1'));
+    } else {
+      this.clientTail = rest;
+      this.clientTailHeld = true;
+    }
   }
 
   private fromServer(chunk: Buffer): void {
     if (this.finished) return;
     this.bytesFromServer += chunk.length;
     this.proxy.bytesFromServer += chunk.length;
-    if (!this.holdsLines() && this.serverTail.length === 0) {
+    if (this.rawMode || (!this.holdsLines() && this.serverTail.length === 0)) {
       this.enqueue(chunk);
       return;
     }
@@ -368,7 +447,7 @@ export class ProxyConnection {
 
   /** Whole server lines are needed while a rewrite or a server-line trigger is waiting for one. */
   private holdsLines(): boolean {
-    return this.proxy.rewriteServerLine !== undefined || this.armed.some((a) => a.serverLine);
+    return !this.rawMode && (this.proxy.rewriteServerLine !== undefined || this.armed.some((a) => a.serverLine));
   }
 
   private enqueue(data: Buffer): void {
@@ -404,6 +483,7 @@ export class ProxyConnection {
         this.proxy.bytesToClient += size;
         this.client.write(piece);
         this.writesToClient += 1;
+        if (this.proxy.keepToClient) this.toClientChunks.push(piece);
         if (bytewise) this.bytewiseLeft -= 1;
       }
       if (due && due.fireAt === this.bytesToClient) {
@@ -485,6 +565,9 @@ function resetSocket(socket: net.Socket): void {
   }
 }
 
+/** What each connection's client had sent at some point: see FaultProxy.clientMark(). */
+export type ClientMark = readonly number[];
+
 export interface FaultProxyOptions {
   targetPort: number;
   targetHost?: string;
@@ -501,6 +584,14 @@ export class FaultProxy extends EventEmitter {
   mode: ForwardMode = { ...DEFAULT_MODE };
   /** Rewrites (or, returning null, drops) each server line before the client sees it. */
   rewriteServerLine: ((line: string, connection: ProxyConnection) => string | null) | undefined;
+  /**
+   * Sees each client line (without its line end) before it is forwarded, after the triggers;
+   * returning false drops it, so the server never sees it (connection.answer() can reply in the
+   * server's place). While it is set, client lines go on whole, once complete.
+   */
+  onClientLine: ((line: string, connection: ProxyConnection) => boolean | void) | undefined;
+  /** Keep everything written to the clients from now on (connection.toClientText). */
+  keepToClient = false;
   /** New connections are closed at once: 'cut' (FIN) or 'reset' (RST). */
   refuse: 'cut' | 'reset' | false = false;
   bytesFromServer = 0;
@@ -557,6 +648,21 @@ export class FaultProxy extends EventEmitter {
   /** Everything every client sent, in connection order, as latin1 text. */
   get clientText(): string {
     return this.connections.map((c) => c.clientText).join('');
+  }
+
+  /** Where each connection's client stands now, for clientTextSince(). */
+  clientMark(): ClientMark {
+    return this.connections.map((c) => c.bytesFromClient);
+  }
+
+  /** What the clients sent after `mark` (connections opened since included), in connection order, as latin1 text. */
+  clientTextSince(mark: ClientMark): string {
+    return this.connections.map((c, i) => c.clientBytes.subarray(mark[i] ?? 0).toString('latin1')).join('');
+  }
+
+  /** Everything written to every client while keepToClient was on, in connection order, as latin1 text. */
+  get toClientText(): string {
+    return this.connections.map((c) => c.toClientText).join('');
   }
 
   /** Adds a trigger; see TriggerSpec. */

@@ -7,7 +7,6 @@ import helper from 'node-red-node-test-helper';
 import { nodeRedDir } from './node-red-dir';
 import { repoRoot } from './servers';
 
-
 helper.init(require.resolve(nodeRedDir));
 
 export { helper };
@@ -37,13 +36,4 @@ export function startServer(): Promise<void> {
 
 export function stopServer(): Promise<void> {
   return new Promise((resolve) => helper.stopServer(() => resolve()));
-}
-
-/** Waits until `predicate` holds, polling; fails with `what` after `ms`. */
-export async function waitFor(predicate: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { nodeRedDir } from './node-red-dir';
 import { repoRoot } from './servers';
+import { sleep, until } from './wait';
 
 export interface EditorUser {
   username: string;
@@ -108,16 +109,17 @@ export class NodeRedProcess {
     const child = spawn(process.execPath, [path.join(nodeRedDir, 'red.js'), '--userDir', userDir, '--settings', settings], { stdio: ['ignore', 'pipe', 'pipe'] });
     const red = new NodeRedProcess(userDir, port, child);
     const deadline = Date.now() + 60000;
-    while (!/Started flows|Server now running/.test(red.output)) {
+    const started = (): boolean => {
       if (child.exitCode !== null) throw new Error(`Node-RED exited: ${red.output}`);
-      if (Date.now() > deadline) throw new Error(`Node-RED did not start: ${red.output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    // "Server now running" comes before the flows start; wait for the admin API to answer.
+      return /Started flows|Server now running/.test(red.output);
+    };
+    await until(started, 60000, () => `Node-RED to start: ${red.output}`, 100);
+    // "Server now running" comes before the flows start; wait (within the same minute) for the
+    // admin API to answer.
     while (Date.now() < deadline) {
       const res = await fetch(`${red.url}/auth/login`).catch(() => undefined);
       if (res?.ok) break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     return red;
   }

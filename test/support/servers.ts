@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import type { ReceiveSettings, Security, ServerSettings } from '../../src/lib/connection-options';
+import { until } from './wait';
 
 export interface ServerInfo {
   stateDir: string;
@@ -61,12 +62,18 @@ export function simpleMessage(subject: string, body = `Body of ${subject}`, extr
   );
 }
 
-/** Appends through IMAP (plain port), in order, so UIDs follow the array order. */
-export async function appendMessages(user: string, messages: Buffer[], options: { folder?: string; seen?: boolean; create?: boolean } = {}): Promise<void> {
+/** An IMAP client on the plain port, logged in as `user`, for setting things up from a test (folders, flags). */
+export async function adminClient(user: string): Promise<ImapFlow> {
   const info = serverInfo();
   const client = new ImapFlow({ host: '127.0.0.1', port: info.ports.imap, secure: false, doSTARTTLS: false, auth: { user, pass: info.password }, logger: false });
   client.on('error', () => undefined);
   await client.connect();
+  return client;
+}
+
+/** Appends through IMAP (plain port), in order, so UIDs follow the array order. */
+export async function appendMessages(user: string, messages: Buffer[], options: { folder?: string; seen?: boolean; create?: boolean } = {}): Promise<void> {
+  const client = await adminClient(user);
   try {
     const folder = options.folder ?? 'INBOX';
     if (options.create && folder !== 'INBOX') await client.mailboxCreate(folder).catch(() => undefined);
@@ -103,10 +110,7 @@ export function writeMaildir(user: string, messages: Buffer[], options: { seen?:
 
 /** Flags and subjects as the server holds them now, oldest first. */
 export async function listMailbox(user: string, folder = 'INBOX'): Promise<Array<{ uid: number; seen: boolean; subject: string }>> {
-  const info = serverInfo();
-  const client = new ImapFlow({ host: '127.0.0.1', port: info.ports.imap, secure: false, doSTARTTLS: false, auth: { user, pass: info.password }, logger: false });
-  client.on('error', () => undefined);
-  await client.connect();
+  const client = await adminClient(user);
   try {
     const lock = await client.getMailboxLock(folder, { readOnly: true });
     try {
@@ -127,29 +131,27 @@ export async function listMailbox(user: string, folder = 'INBOX'): Promise<Array
 
 /** The raw messages of a mailbox in arrival order, waiting until at least `count` are there. */
 export async function waitForMessages(user: string, count: number, timeoutMs = 10000): Promise<Buffer[]> {
-  const info = serverInfo();
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const client = new ImapFlow({ host: '127.0.0.1', port: info.ports.imap, secure: false, doSTARTTLS: false, auth: { user, pass: info.password }, logger: false });
-    client.on('error', () => undefined);
-    await client.connect();
+  let found: Buffer[] | undefined;
+  await until(async () => (found = await messagesIfAtLeast(user, count)) !== undefined, timeoutMs, `mailbox ${user} to get ${count} message(s)`, 100);
+  return found ?? [];
+}
+
+/** The raw messages of the INBOX in arrival order, when there are at least `count`. */
+async function messagesIfAtLeast(user: string, count: number): Promise<Buffer[] | undefined> {
+  const client = await adminClient(user);
+  try {
+    const lock = await client.getMailboxLock('INBOX', { readOnly: true });
     try {
-      const lock = await client.getMailboxLock('INBOX', { readOnly: true });
-      try {
-        const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
-        if (exists >= count) {
-          const out: Buffer[] = [];
-          for await (const m of client.fetch('1:*', { source: true })) out.push(m.source ?? Buffer.alloc(0));
-          return out;
-        }
-      } finally {
-        lock.release();
-      }
+      const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
+      if (exists < count) return undefined;
+      const out: Buffer[] = [];
+      for await (const m of client.fetch('1:*', { source: true })) out.push(m.source ?? Buffer.alloc(0));
+      return out;
     } finally {
-      await client.logout().catch(() => undefined);
+      lock.release();
     }
-    if (Date.now() > deadline) throw new Error(`mailbox ${user} did not get ${count} message(s) in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    await client.logout().catch(() => undefined);
   }
 }
 

@@ -45,7 +45,9 @@ export function strictProcess(): void {
   beforeEach((t) => {
     currentTest = t.name;
   });
-  afterEach(() => {
+  afterEach(async () => {
+    // Let rejections of the test's last promises surface (they are reported after a microtask turn).
+    await new Promise((resolve) => setImmediate(resolve));
     currentTest = undefined;
     if (problems.length > 0) throw report(problems.splice(0));
   });

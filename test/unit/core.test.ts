@@ -12,6 +12,7 @@ import { FileProgressStore } from '../../src/lib/progress-store';
 import { buildTrustOptions, splitPem } from '../../src/lib/tls-trust';
 import { selfSigned } from '../support/certificates';
 import { tempStateFile } from '../support/collect';
+import { sleep } from '../support/wait';
 
 function peer(pem: string): tls.PeerCertificate {
   const x = new X509Certificate(pem);
@@ -118,19 +119,19 @@ describe('poller', () => {
         running += 1;
         maxRunning = Math.max(maxRunning, running);
         runs += 1;
-        await new Promise((r) => setTimeout(r, 30));
+        await sleep(30);
         running -= 1;
         if (runs >= 3 && runs <= 5) throw new Error('down');
       },
       onFailure: (_err, wait) => waits.push(wait),
     });
     poller.start();
-    while (runs < 7) await new Promise((r) => setTimeout(r, 10));
+    while (runs < 7) await sleep(10);
     await poller.stop(1000);
     assert.equal(maxRunning, 1);
     assert.deepEqual(waits, [20, 40, 50]);
     const after = runs;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assert.equal(runs, after, 'nothing runs after stop');
   });
 });

@@ -9,26 +9,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { setTimeout as delay } from 'node:timers/promises';
 import { MailError, classifyError } from '../../src/lib/mail-error';
 import { Pop3Client } from '../../src/lib/pop3/pop3-client';
 import type { Pop3Options } from '../../src/lib/pop3/pop3-client';
 import { buildTrustOptions } from '../../src/lib/tls-trust';
+import { retrResponse } from '../support/pop3-wire';
+import { sleep, until } from '../support/wait';
 
 const PASSWORD = 'pw-Secret-4711';
-
-/** What a server puts on the wire for a message: every line starting with a dot gets one more. */
-function stuff(message: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  for (let lineStart = 0; lineStart < message.length;) {
-    const lf = message.indexOf(0x0a, lineStart);
-    const lineEnd = lf === -1 ? message.length : lf + 1;
-    if (message[lineStart] === 0x2e) parts.push(Buffer.from('.'));
-    parts.push(message.subarray(lineStart, lineEnd));
-    lineStart = lineEnd;
-  }
-  return Buffer.concat(parts);
-}
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
@@ -38,7 +26,7 @@ const HAZARDS = Buffer.concat([
   Buffer.from('\r\n.\rnot the end\r\n\xe4\xf6\xfc\xff 8-bit\r\n..\r\n.\r\n', 'latin1'),
 ]);
 
-const RETR_WIRE = Buffer.concat([Buffer.from('+OK message follows\r\n'), stuff(HAZARDS), Buffer.from('.\r\n')]);
+const RETR_WIRE = retrResponse(HAZARDS);
 
 /** Cuts `wire` at the given offsets. */
 function cutAt(wire: Buffer, offsets: number[]): Buffer[] {
@@ -241,7 +229,7 @@ describe('Pop3Client framing over a real socket', () => {
         assert.equal(await session.nextLine(), `RETR ${n}`);
         for (const piece of SPLITS[n - 1].pieces) {
           await session.send(piece);
-          await delay(4);
+          await sleep(4);
         }
       }
       assert.equal(await session.nextLine(), 'QUIT');
@@ -521,7 +509,7 @@ describe('Pop3Client timeouts and closing', () => {
     const pieces = cutAt(RETR_WIRE, [60, 120, 180, 240, 300, 360, 420, 480]);
     for (const piece of pieces) {
       await session.send(piece);
-      await delay(200);
+      await sleep(200);
     }
     assert.ok((await retr).equals(HAZARDS));
     assert.ok(pieces.length * 200 > 1000, 'the body took longer than two timeouts');
@@ -536,7 +524,7 @@ describe('Pop3Client timeouts and closing', () => {
     const client = await Pop3Client.connect(options(server.port));
     const retr = client.retr(1);
     const session = await server.session();
-    for (let waited = 0; !session.received.includes('RETR 1') && waited < 2000; waited += 10) await delay(10);
+    await until(() => session.received.includes('RETR 1'), 2000, 'RETR 1 at the server', 10);
     await session.send('+OK\r\npartial\r\n');
     session.end();
     await assert.rejects(retr, isMailError('closed'));
@@ -581,7 +569,7 @@ describe('Pop3Client timeouts and closing', () => {
     t.after(() => server.close());
     const client = await Pop3Client.connect(options(server.port));
     await (await server.session()).send('+OK surprise\r\n');
-    for (let waited = 0; !client.closed && waited < 2000; waited += 10) await delay(10);
+    await until(() => client.closed, 2000, 'the client to close', 10);
     assert.equal(client.closed, true);
     await assert.rejects(client.stat(), (err: unknown) => {
       isMailError('closed')(err);

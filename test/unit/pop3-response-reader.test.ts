@@ -2,23 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pop3FramingError, Pop3ResponseReader } from '../../src/lib/pop3/pop3-response-reader';
 import type { Pop3Response } from '../../src/lib/pop3/pop3-response-reader';
-
-/** What a server puts on the wire for a message: every line starting with a dot gets one more. */
-function stuff(message: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  for (let lineStart = 0; lineStart < message.length;) {
-    const lf = message.indexOf(0x0a, lineStart);
-    const lineEnd = lf === -1 ? message.length : lf + 1;
-    if (message[lineStart] === 0x2e) parts.push(Buffer.from('.'));
-    parts.push(message.subarray(lineStart, lineEnd));
-    lineStart = lineEnd;
-  }
-  return Buffer.concat(parts);
-}
-
-function retrResponse(message: Buffer, status = '+OK message follows'): Buffer {
-  return Buffer.concat([Buffer.from(`${status}\r\n`), stuff(message), Buffer.from('.\r\n')]);
-}
+import { retrResponse } from '../support/pop3-wire';
 
 function feed(reader: Pop3ResponseReader, chunks: Buffer[]): Pop3Response[] {
   return chunks.flatMap((chunk) => reader.push(chunk));

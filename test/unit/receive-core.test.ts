@@ -19,7 +19,7 @@ import { FailureStreak, TEMPORARY_GRACE_MS } from '../../src/lib/receive/failure
 import type { Mailbox, MailboxSubscriber, ReceiveMode } from '../../src/lib/receive/mailbox';
 import { Receiver } from '../../src/lib/receive/receiver';
 import type { ReceiverEvents, ReceiverStatus } from '../../src/lib/receive/receiver';
-import { sleep, until } from '../faults/kit/flow';
+import { sleep, until } from '../support/wait';
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;

@@ -2,6 +2,7 @@
 // flag can still be switched on at run time, and `gc` taken from a fresh context.
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { sleep } from '../../support/wait';
 
 v8.setFlagsFromString('--expose-gc');
 const gcFn = ((globalThis as { gc?: () => void }).gc ?? vm.runInNewContext('gc')) as () => void;
@@ -21,7 +22,7 @@ export function collectGarbage(): void {
 /** Full collection, then a short pause so freed pages can go back and timers settle. */
 export async function settle(ms = 300): Promise<Sample> {
   gcFn();
-  await new Promise((r) => setTimeout(r, ms));
+  await sleep(ms);
   gcFn();
   const m = process.memoryUsage();
   return { rss: m.rss, heapUsed: m.heapUsed };

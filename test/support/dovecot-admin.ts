@@ -6,8 +6,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ImapFlow } from 'imapflow';
-import { repoRoot, serverInfo } from '../../support/servers';
+import { listMailbox, repoRoot, serverInfo } from './servers';
+import { until } from './wait';
+
+export { adminClient } from './servers';
 
 const run = promisify(execFile);
 
@@ -52,12 +54,8 @@ export function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function waitForPort(port: number, open: boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while ((await portOpen(port)) !== open) {
-    if (Date.now() > deadline) throw new Error(`port ${port} did not ${open ? 'open' : 'close'} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function waitForPort(port: number, open: boolean, ms: number): Promise<void> {
+  return until(async () => (await portOpen(port)) === open, ms, `port ${port} to ${open ? 'open' : 'close'}`, 100);
 }
 
 /**
@@ -102,35 +100,8 @@ export function dovecotConfExists(): boolean {
   return fs.existsSync(dovecotConf());
 }
 
-/** An IMAP client on the plain port for setting things up from a test (folders, flags). */
-export async function adminClient(user: string): Promise<ImapFlow> {
-  const info = serverInfo();
-  const client = new ImapFlow({ host: '127.0.0.1', port: info.ports.imap, secure: false, doSTARTTLS: false, auth: { user, pass: info.password }, logger: false });
-  client.on('error', () => undefined);
-  await client.connect();
-  return client;
-}
-
 /** The UIDs the server holds as read, and all UIDs, in one folder. */
 export async function seenUids(user: string, folder = 'INBOX'): Promise<{ seen: Set<number>; all: number[] }> {
-  const client = await adminClient(user);
-  try {
-    const lock = await client.getMailboxLock(folder, { readOnly: true });
-    try {
-      const all: number[] = [];
-      const seen = new Set<number>();
-      const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
-      if (exists > 0) {
-        for await (const m of client.fetch('1:*', { uid: true, flags: true })) {
-          all.push(m.uid);
-          if (m.flags?.has('\\Seen')) seen.add(m.uid);
-        }
-      }
-      return { seen, all };
-    } finally {
-      lock.release();
-    }
-  } finally {
-    await client.logout().catch(() => undefined);
-  }
+  const box = await listMailbox(user, folder);
+  return { seen: new Set(box.filter((m) => m.seen).map((m) => m.uid)), all: box.map((m) => m.uid) };
 }

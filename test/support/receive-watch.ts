@@ -3,9 +3,9 @@
 // warnings (with time stamps), and when its close began; every RED._ call is logged with its
 // values, which the helper's RED._ drops (status texts stay message keys, as in the other tests).
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
-import type { NodeInitializer } from '../../support/flows';
-import { coreNode, helper, nodeModule } from '../../support/flows';
-import { certificatePem, serverInfo } from '../../support/servers';
+import type { NodeInitializer } from './flows';
+import { coreNode, helper, nodeModule } from './flows';
+import { certificatePem, serverInfo } from './servers';
 
 export type Flow = Parameters<typeof helper.load>[1];
 export type Msg = NodeMessage & Record<string, unknown> & { topic: string; email: { key: string; uid?: number; uidl?: string } };
@@ -222,33 +222,7 @@ export function duplicates(keys: string[]): string[] {
   return [...twice];
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** UID from an IMAP key "conn/folder/uidvalidity/uid". */
 export function uidOf(key: string): number {
   return Number(key.split('/').pop());
-}
-
-/** Waits until `predicate` holds (it may be async), checking every `everyMs`; fails with `what` after `ms`. */
-export async function until(predicate: () => boolean | Promise<boolean>, ms: number, what: string, everyMs = 25): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-/** `promise`, or a failure naming `what` after `ms` (for trigger.fired and the like, which may never settle). */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
