@@ -4,6 +4,7 @@
 // session about those changes in the middle of our own commands. Each test asserts: every emitted
 // message is one email with its UID, subject and body; every email that survives is emitted exactly
 // once; nothing is expunged but what the other client expunged; no error (or warning) is logged.
+// The IMAP cases run twice: polling, and with push (the node idles on the folder between polls).
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Pop3Client } from '../../src/lib/pop3/pop3-client';
@@ -86,125 +87,128 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
     return Array.from({ length: COUNT }, (_, i) => i + 1).filter((uid) => !emitted.has(uid) && allowed(uid)).slice(0, n);
   };
 
-  // The reported case: IMAPS, Unseen Only, Delay 1 s, Maximum Emails 50.
-  it('flags toggled on every message in a tight loop: 300 emitted, each once and whole', async () => {
-    const watch = new Watch();
-    const user = uniqueUser('busyflags');
-    fill(user);
-    busy = await BusyClient.start(user, [{ kind: 'toggle-flags' }]);
-    await until(() => busy!.record.toggles >= 2, 10_000, 'the other client to be toggling');
-    await watch.load(flow([connection('imap', undefined, 'tls')], [receiver({ delay: 1, delayUnit: 's', maxEmails: 50 })]), credentials(user));
-    await until(() => watch.allSent().length >= COUNT, 30_000, `${COUNT} emitted`);
-    await sleep(2500); // two more polls, still under the toggling: an extra message would come now
-    const record = await busy.stop();
-    busy = undefined;
+  for (const push of [false, true]) {
+    const mode = push ? 'push on' : 'push off';
+    // The reported case: IMAPS, Unseen Only, Delay 1 s, Maximum Emails 50.
+    it(`flags toggled on every message in a tight loop: 300 emitted, each once and whole (${mode})`, async () => {
+      const watch = new Watch();
+      const user = uniqueUser('busyflags');
+      fill(user);
+      busy = await BusyClient.start(user, [{ kind: 'toggle-flags' }]);
+      await until(() => busy!.record.toggles >= 2, 10_000, 'the other client to be toggling');
+      await watch.load(flow([connection('imap', undefined, 'tls')], [receiver({ delay: 1, delayUnit: 's', maxEmails: 50, push })]), credentials(user));
+      await until(() => watch.allSent().length >= COUNT, 30_000, `${COUNT} emitted`);
+      await sleep(2500); // two more polls, still under the toggling: an extra message would come now
+      const record = await busy.stop();
+      busy = undefined;
 
-    const sent = watch.allSent();
-    assertWhole(sent);
-    assert.equal(sent.length, COUNT, `exactly ${COUNT} messages for ${COUNT} emails`);
-    assert.deepEqual(duplicates(watch.keys()), []);
-    assert.deepEqual(sent.map((s) => s.msg.topic), Array.from({ length: COUNT }, (_, i) => subject(i + 1)), 'oldest first');
-    const box = await seenUids(user);
-    assert.equal(box.all.length, COUNT, 'nothing expunged');
-    assert.equal(box.seen.size, COUNT, 'every one marked read');
-    assertQuiet(watch);
-    console.log(`${record.toggles} flag rounds by the other client during the drain`);
-  });
-
-  it('every tenth message expunged by the other client during the drain: the rest emitted once each, no error', async () => {
-    const watch = new Watch();
-    const user = uniqueUser('busyexp');
-    fill(user);
-    // Two emails expunged after the search found them, two after their size was fetched.
-    const inWindow: number[] = [];
-    const { proxy, failures, held } = await holdingAnswers(async () => {
-      const uids = nextUnemitted(watch, 2, (uid) => uid % 10 !== 0 && !inWindow.includes(uid));
-      inWindow.push(...uids);
-      await busy!.now('expunge', uids);
+      const sent = watch.allSent();
+      assertWhole(sent);
+      assert.equal(sent.length, COUNT, `exactly ${COUNT} messages for ${COUNT} emails`);
+      assert.deepEqual(duplicates(watch.keys()), []);
+      assert.deepEqual(sent.map((s) => s.msg.topic), Array.from({ length: COUNT }, (_, i) => subject(i + 1)), 'oldest first');
+      const box = await seenUids(user);
+      assert.equal(box.all.length, COUNT, 'nothing expunged');
+      assert.equal(box.seen.size, COUNT, 'every one marked read');
+      assertQuiet(watch);
+      console.log(`${record.toggles} flag rounds by the other client during the drain`);
     });
-    await watch.load(flow([connection('imap', proxy.port)], [receiver({ delay: 300, delayUnit: 'ms', maxEmails: 25 })]), credentials(user));
-    // Every tenth, spread over the drain (12 polls of 25): some go before their search, some
-    // during a fetch, some after the emit.
-    busy = await BusyClient.start(user, [{ kind: 'expunge', every: 10, upTo: COUNT, pauseMs: 120 }]);
-    await busy.finished();
-    await until(() => held() === 2, 20_000, 'both held answers');
-    assert.deepEqual(failures, []);
-    const expunged = new Set(busy.record.expunged);
-    assert.equal(expunged.size, COUNT / 10 + inWindow.length);
-    const survivors = Array.from({ length: COUNT }, (_, i) => i + 1).filter((uid) => !expunged.has(uid));
-    await until(() => survivors.every((uid) => watch.keys().some((k) => uidOf(k) === uid)), 30_000, 'every surviving email emitted');
-    await sleep(1000);
 
-    const sent = watch.allSent();
-    assertWhole(sent);
-    assert.deepEqual(duplicates(watch.keys()), [], 'none twice, expunged or not');
-    const emitted = new Set(sent.map((s) => s.msg.email.uid));
-    assert.deepEqual(survivors.filter((uid) => !emitted.has(uid)), [], 'every survivor emitted');
-    assert.deepEqual(inWindow.filter((uid) => emitted.has(uid)), [], 'an email expunged between search and fetch is simply gone');
-    const box = await seenUids(user);
-    assert.deepEqual(box.all, survivors, 'nothing expunged but what the other client expunged');
-    assert.equal(box.seen.size, survivors.length, 'every survivor marked read');
-    assertQuiet(watch);
-    console.log(`of ${expunged.size} expunged, ${[...expunged].filter((uid) => emitted.has(uid)).length} had been emitted first`);
-  });
+    it(`every tenth message expunged by the other client during the drain: the rest emitted once each, no error (${mode})`, async () => {
+      const watch = new Watch();
+      const user = uniqueUser('busyexp');
+      fill(user);
+      // Two emails expunged after the search found them, two after their size was fetched.
+      const inWindow: number[] = [];
+      const { proxy, failures, held } = await holdingAnswers(async () => {
+        const uids = nextUnemitted(watch, 2, (uid) => uid % 10 !== 0 && !inWindow.includes(uid));
+        inWindow.push(...uids);
+        await busy!.now('expunge', uids);
+      });
+      await watch.load(flow([connection('imap', proxy.port)], [receiver({ delay: 300, delayUnit: 'ms', maxEmails: 25, push })]), credentials(user));
+      // Every tenth, spread over the drain (12 polls of 25): some go before their search, some
+      // during a fetch, some after the emit.
+      busy = await BusyClient.start(user, [{ kind: 'expunge', every: 10, upTo: COUNT, pauseMs: 120 }]);
+      await busy.finished();
+      await until(() => held() === 2, 20_000, 'both held answers');
+      assert.deepEqual(failures, []);
+      const expunged = new Set(busy.record.expunged);
+      assert.equal(expunged.size, COUNT / 10 + inWindow.length);
+      const survivors = Array.from({ length: COUNT }, (_, i) => i + 1).filter((uid) => !expunged.has(uid));
+      await until(() => survivors.every((uid) => watch.keys().some((k) => uidOf(k) === uid)), 30_000, 'every surviving email emitted');
+      await sleep(1000);
 
-  it('messages marked read by the other client during the drain (Unseen Only): each emitted at most once, the others exactly once', async () => {
-    const watch = new Watch();
-    const user = uniqueUser('busyread');
-    fill(user);
-    // Every seventh, from the top down, so the node meets some before and some after they were read.
-    const touched = Array.from({ length: COUNT }, (_, i) => COUNT - i).filter((uid) => uid % 7 === 0);
-    // And two right after the search found them unread, two after their size was fetched.
-    const inWindow: number[] = [];
-    const { proxy, failures, held } = await holdingAnswers(async () => {
-      const uids = nextUnemitted(watch, 2, (uid) => uid % 7 !== 0 && !inWindow.includes(uid));
-      inWindow.push(...uids);
-      await busy!.now('mark-read', uids);
+      const sent = watch.allSent();
+      assertWhole(sent);
+      assert.deepEqual(duplicates(watch.keys()), [], 'none twice, expunged or not');
+      const emitted = new Set(sent.map((s) => s.msg.email.uid));
+      assert.deepEqual(survivors.filter((uid) => !emitted.has(uid)), [], 'every survivor emitted');
+      assert.deepEqual(inWindow.filter((uid) => emitted.has(uid)), [], 'an email expunged between search and fetch is simply gone');
+      const box = await seenUids(user);
+      assert.deepEqual(box.all, survivors, 'nothing expunged but what the other client expunged');
+      assert.equal(box.seen.size, survivors.length, 'every survivor marked read');
+      assertQuiet(watch);
+      console.log(`of ${expunged.size} expunged, ${[...expunged].filter((uid) => emitted.has(uid)).length} had been emitted first`);
     });
-    await watch.load(flow([connection('imap', proxy.port)], [receiver({ delay: 300, delayUnit: 'ms', maxEmails: 25 })]), credentials(user));
-    busy = await BusyClient.start(user, [{ kind: 'mark-read', uids: touched, pauseMs: 60 }]);
-    await busy.finished();
-    await until(() => held() === 2, 20_000, 'both held answers');
-    assert.deepEqual(failures, []);
-    const untouched = Array.from({ length: COUNT }, (_, i) => i + 1).filter((uid) => uid % 7 !== 0 && !inWindow.includes(uid));
-    await until(() => untouched.every((uid) => watch.keys().some((k) => uidOf(k) === uid)), 30_000, 'every untouched email emitted');
-    await sleep(1000);
 
-    const sent = watch.allSent();
-    assertWhole(sent);
-    assert.deepEqual(duplicates(watch.keys()), [], 'at most once, touched or not');
-    const emitted = new Set(sent.map((s) => s.msg.email.uid));
-    assert.deepEqual(untouched.filter((uid) => !emitted.has(uid)), [], 'every untouched email emitted');
-    const box = await seenUids(user);
-    assert.equal(box.all.length, COUNT, 'nothing expunged');
-    assert.equal(box.seen.size, COUNT, 'all read in the end');
-    assertQuiet(watch);
-    console.log(`of ${touched.length} marked read by the other client, ${touched.filter((uid) => emitted.has(uid)).length} had been emitted first; of ${inWindow.length} read between search and fetch, ${inWindow.filter((uid) => emitted.has(uid)).length} emitted (once)`);
-  });
+    it(`messages marked read by the other client during the drain (Unseen Only): each emitted at most once, the others exactly once (${mode})`, async () => {
+      const watch = new Watch();
+      const user = uniqueUser('busyread');
+      fill(user);
+      // Every seventh, from the top down, so the node meets some before and some after they were read.
+      const touched = Array.from({ length: COUNT }, (_, i) => COUNT - i).filter((uid) => uid % 7 === 0);
+      // And two right after the search found them unread, two after their size was fetched.
+      const inWindow: number[] = [];
+      const { proxy, failures, held } = await holdingAnswers(async () => {
+        const uids = nextUnemitted(watch, 2, (uid) => uid % 7 !== 0 && !inWindow.includes(uid));
+        inWindow.push(...uids);
+        await busy!.now('mark-read', uids);
+      });
+      await watch.load(flow([connection('imap', proxy.port)], [receiver({ delay: 300, delayUnit: 'ms', maxEmails: 25, push })]), credentials(user));
+      busy = await BusyClient.start(user, [{ kind: 'mark-read', uids: touched, pauseMs: 60 }]);
+      await busy.finished();
+      await until(() => held() === 2, 20_000, 'both held answers');
+      assert.deepEqual(failures, []);
+      const untouched = Array.from({ length: COUNT }, (_, i) => i + 1).filter((uid) => uid % 7 !== 0 && !inWindow.includes(uid));
+      await until(() => untouched.every((uid) => watch.keys().some((k) => uidOf(k) === uid)), 30_000, 'every untouched email emitted');
+      await sleep(1000);
 
-  it('new messages appended by the other client during the drain: all 400 emitted once each, oldest first', async () => {
-    const watch = new Watch();
-    const user = uniqueUser('busyapp');
-    fill(user);
-    const extra = Array.from({ length: 100 }, (_, i) => subject(COUNT + i + 1));
-    await watch.load(flow([connection('imap')], [receiver({ delay: 300, delayUnit: 'ms', maxEmails: 25 })]), credentials(user));
-    busy = await BusyClient.start(user, [{ kind: 'append', messages: extra.map((s) => simpleMessage(s)), pauseMs: 20 }, { kind: 'toggle-flags' }]);
-    await until(() => watch.allSent().length >= COUNT + extra.length, 40_000, 'all 400 emitted');
-    await sleep(1000);
-    await busy.stop();
-    busy = undefined;
+      const sent = watch.allSent();
+      assertWhole(sent);
+      assert.deepEqual(duplicates(watch.keys()), [], 'at most once, touched or not');
+      const emitted = new Set(sent.map((s) => s.msg.email.uid));
+      assert.deepEqual(untouched.filter((uid) => !emitted.has(uid)), [], 'every untouched email emitted');
+      const box = await seenUids(user);
+      assert.equal(box.all.length, COUNT, 'nothing expunged');
+      assert.equal(box.seen.size, COUNT, 'all read in the end');
+      assertQuiet(watch);
+      console.log(`of ${touched.length} marked read by the other client, ${touched.filter((uid) => emitted.has(uid)).length} had been emitted first; of ${inWindow.length} read between search and fetch, ${inWindow.filter((uid) => emitted.has(uid)).length} emitted (once)`);
+    });
 
-    const sent = watch.allSent();
-    assertWhole(sent);
-    assert.equal(sent.length, COUNT + extra.length);
-    assert.deepEqual(duplicates(watch.keys()), []);
-    const uids = sent.map((s) => s.msg.email.uid ?? 0);
-    assert.deepEqual(uids, [...uids].sort((a, b) => a - b), 'oldest first');
-    const box = await seenUids(user);
-    assert.equal(box.all.length, COUNT + extra.length, 'nothing expunged');
-    assert.equal(box.seen.size, COUNT + extra.length, 'all read');
-    assertQuiet(watch);
-  });
+    it(`new messages appended by the other client during the drain: all 400 emitted once each, oldest first (${mode})`, async () => {
+      const watch = new Watch();
+      const user = uniqueUser('busyapp');
+      fill(user);
+      const extra = Array.from({ length: 100 }, (_, i) => subject(COUNT + i + 1));
+      await watch.load(flow([connection('imap')], [receiver({ delay: 300, delayUnit: 'ms', maxEmails: 25, push })]), credentials(user));
+      busy = await BusyClient.start(user, [{ kind: 'append', messages: extra.map((s) => simpleMessage(s)), pauseMs: 20 }, { kind: 'toggle-flags' }]);
+      await until(() => watch.allSent().length >= COUNT + extra.length, 40_000, 'all 400 emitted');
+      await sleep(1000);
+      await busy.stop();
+      busy = undefined;
+
+      const sent = watch.allSent();
+      assertWhole(sent);
+      assert.equal(sent.length, COUNT + extra.length);
+      assert.deepEqual(duplicates(watch.keys()), []);
+      const uids = sent.map((s) => s.msg.email.uid ?? 0);
+      assert.deepEqual(uids, [...uids].sort((a, b) => a - b), 'oldest first');
+      const box = await seenUids(user);
+      assert.equal(box.all.length, COUNT + extra.length, 'nothing expunged');
+      assert.equal(box.seen.size, COUNT + extra.length, 'all read');
+      assertQuiet(watch);
+    });
+  }
 
   // Dovecot here runs with pop3_lock_session = yes: a second session waits 10 s for the lock, then
   // is refused with -ERR [IN-USE].

@@ -1,8 +1,9 @@
-// The soak: a Receive Email node in a Node-RED runtime, behind a fault proxy, while mail keeps
-// arriving, a second client keeps toggling flags on every message (a mail program open on the
-// same inbox), and the connection is cut, stalled and kicked, the server restarted and the flow
-// redeployed. Then: nothing lost, nothing emitted twice, nothing marked read without being
-// emitted, one connection at a time, and memory that does not keep growing.
+// The soak: two Receive Email nodes in a Node-RED runtime, one polling and one pushing (IMAP
+// IDLE), each on its own mailbox behind its own fault proxy, while mail keeps arriving, a second
+// client keeps toggling flags on every message (a mail program open on the same inbox), and the
+// connections are cut, stalled and kicked, the server restarted and the flow redeployed. Then,
+// for each node: nothing lost, nothing emitted twice, nothing marked read without being emitted,
+// one connection at a time; and memory that does not keep growing.
 //
 // 10 minutes in CI (CI=true) on the first Node-RED line, 1 minute elsewhere and on the second
 // line; MAILWIRE_SOAK_MINUTES overrides both.
@@ -61,67 +62,84 @@ function slope(points: Array<[number, number]>): number {
   return den === 0 ? 0 : num / den;
 }
 
-describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restart and a redeploy`, () => {
-  const user = uniqueUser('soak');
-  let proxy: FaultProxy;
-  let busy: BusyClient | undefined;
+/** One Receive Email node with its own mailbox, proxy and records: the soak runs two, polling and pushing. */
+interface Lane {
+  id: string;
+  user: string;
+  push: boolean;
+  proxy: FaultProxy;
+  /** Subjects appended to its mailbox. */
+  sent: string[];
+  emitted: Map<string, number>;
+  emittedWithoutBody: string[];
+  keys: Set<string>;
+  duplicates: number;
+  maxOpen: number;
+}
+
+describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restart and a redeploy, polling and with push`, () => {
+  const lanes: Lane[] = [];
+  let busy: BusyClient[] = [];
 
   before(async () => {
     useTempUserDir();
     await startServer();
-    proxy = await FaultProxy.start(serverInfo().ports.imap);
+    for (const [id, push] of [['recv', false], ['recv-push', true]] as const) {
+      lanes.push({ id, user: uniqueUser(push ? 'soakpush' : 'soak'), push, proxy: await FaultProxy.start(serverInfo().ports.imap), sent: [], emitted: new Map(), emittedWithoutBody: [], keys: new Set(), duplicates: 0, maxOpen: 0 });
+    }
   });
   after(async () => {
-    await busy?.stop().catch(() => undefined);
+    await Promise.all(busy.map((b) => b.stop().catch(() => undefined)));
     await helper.unload().catch(() => undefined);
     await stopServer();
-    await proxy.close();
+    await Promise.all(lanes.map((lane) => lane.proxy.close()));
   });
 
   it('keeps every guarantee throughout', { timeout: durationMs + 180_000 }, async (t) => {
+    // Polling every 500 ms; pushing with a Delay of 30 s, so push does the work between polls.
     const flow = [
       { id: 'tab', type: 'tab' },
-      { id: 'conn', type: 'mailwire-receive-connection', protocol: 'imap', host: '127.0.0.1', port: proxy.port, security: 'none', certificate: '' },
-      { id: 'recv', type: 'mailwire-receive-email', z: 'tab', connection: 'conn', folder: '', unseenOnly: true, delay: 500, delayUnit: 'ms', maxEmails: -1, wires: [['out']] },
-      { id: 'out', type: 'helper', z: 'tab' },
+      ...lanes.flatMap((lane) => [
+        { id: `conn-${lane.id}`, type: 'mailwire-receive-connection', protocol: 'imap', host: '127.0.0.1', port: lane.proxy.port, security: 'none', certificate: '' },
+        lane.push
+          ? { id: lane.id, type: 'mailwire-receive-email', z: 'tab', connection: `conn-${lane.id}`, folder: '', unseenOnly: true, delay: 30, delayUnit: 's', maxEmails: -1, push: true, wires: [[`out-${lane.id}`]] }
+          : { id: lane.id, type: 'mailwire-receive-email', z: 'tab', connection: `conn-${lane.id}`, folder: '', unseenOnly: true, delay: 500, delayUnit: 'ms', maxEmails: -1, wires: [[`out-${lane.id}`]] },
+        { id: `out-${lane.id}`, type: 'helper', z: 'tab' },
+      ]),
     ] as unknown as Flow;
-    const credentials = { conn: { user, password: serverInfo().password } };
-    const emitted = new Map<string, number>();
-    const emittedWithoutBody: string[] = [];
-    const keys = new Set<string>();
-    let duplicates = 0;
+    const credentials = Object.fromEntries(lanes.map((lane) => [`conn-${lane.id}`, { user: lane.user, password: serverInfo().password }]));
     const deploy = async (): Promise<void> => {
       await helper.load(nodes(), flow, credentials);
-      helper.getNode('out').on('input', (msg: NodeMessage) => {
-        const subject = String(msg.topic);
-        const { key, uid } = (msg as unknown as { email: { key: string; uid?: number } }).email;
-        if (typeof uid !== 'number' || String(msg.payload).trim() !== `Body of ${subject}`) emittedWithoutBody.push(key);
-        if (keys.has(key)) duplicates += 1;
-        keys.add(key);
-        emitted.set(subject, (emitted.get(subject) ?? 0) + 1);
-      });
+      for (const lane of lanes) {
+        helper.getNode(`out-${lane.id}`).on('input', (msg: NodeMessage) => {
+          const subject = String(msg.topic);
+          const { key, uid } = (msg as unknown as { email: { key: string; uid?: number } }).email;
+          if (typeof uid !== 'number' || String(msg.payload).trim() !== `Body of ${subject}`) lane.emittedWithoutBody.push(key);
+          if (lane.keys.has(key)) lane.duplicates += 1;
+          lane.keys.add(key);
+          lane.emitted.set(subject, (lane.emitted.get(subject) ?? 0) + 1);
+        });
+      }
     };
     await deploy();
 
-    const sent: string[] = [];
     let counter = 0;
-    const append = async (n: number): Promise<void> => {
+    const append = async (lane: Lane, n: number): Promise<void> => {
       const batch = Array.from({ length: n }, () => `soak ${(counter += 1)}`);
-      await appendMessages(user, batch.map((s) => simpleMessage(s)));
-      sent.push(...batch);
+      await appendMessages(lane.user, batch.map((s) => simpleMessage(s)));
+      lane.sent.push(...batch);
     };
 
-    // The INBOX needs a message before the toggling has anything to toggle.
-    await append(1);
+    // Each INBOX needs a message before the toggling has anything to toggle.
+    for (const lane of lanes) await append(lane, 1);
     // A round every 100 ms: busy, but leaving the machine to the suite that runs beside the soak.
-    busy = await BusyClient.start(user, [{ kind: 'toggle-flags', pauseMs: 100 }], { reconnect: true });
+    busy = await Promise.all(lanes.map((lane) => BusyClient.start(lane.user, [{ kind: 'toggle-flags', pauseMs: 100 }], { reconnect: true })));
     const actions: Record<string, number> = { append: 0, cut: 0, stall: 0, kick: 0, restart: 0, redeploy: 0 };
     const memory: Array<[number, number]> = [];
     const started = Date.now();
     const warmUp = started + durationMs * 0.2;
     let restarted = false;
     let redeployed = false;
-    let maxOpen = 0;
     // A fixed pseudo-random sequence, so a failing run can be replayed.
     let seed = 20261126;
     const random = (): number => {
@@ -143,23 +161,25 @@ describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restar
         await deploy();
       } else if (roll < 0.55) {
         actions.append += 1;
-        await append(1 + Math.floor(random() * 5));
+        for (const lane of lanes) await append(lane, 1 + Math.floor(random() * 5));
       } else if (roll < 0.7) {
         actions.cut += 1;
-        proxy.cutAll();
+        for (const lane of lanes) lane.proxy.cutAll();
       } else if (roll < 0.8) {
         actions.stall += 1;
-        proxy.stallOpen();
+        for (const lane of lanes) lane.proxy.stallOpen();
         // Longer than the node's 20 s silence limit: it must give up on the connection itself.
         await sleep(22_000);
-        proxy.setMode({ stalled: false });
-        for (const c of proxy.openConnections()) c.resume();
+        for (const lane of lanes) {
+          lane.proxy.setMode({ stalled: false });
+          for (const c of lane.proxy.openConnections()) c.resume();
+        }
       } else {
         actions.kick += 1;
         // False when there was nothing to kick, between two connections.
-        await kick(user);
+        for (const lane of lanes) await kick(lane.user);
       }
-      maxOpen = Math.max(maxOpen, proxy.maxOpen);
+      for (const lane of lanes) lane.maxOpen = Math.max(lane.maxOpen, lane.proxy.maxOpen);
       await sleep(1000 + random() * 2000);
       if (Date.now() > warmUp && (memory.length === 0 || Date.now() - started - memory[memory.length - 1][0] > 10_000)) {
         forgetSpyHistory();
@@ -168,31 +188,32 @@ describe(`soak: ${minutes} min of arrivals, cuts, stalls, kicks, a server restar
       }
     }
 
-    // The chaos stops, but for the other client; everything sent must come out.
-    await until(() => sent.every((s) => emitted.has(s)), 120_000, 'every appended email to be emitted');
+    // The chaos stops, but for the other clients; everything sent must come out.
+    await until(() => lanes.every((lane) => lane.sent.every((s) => lane.emitted.has(s))), 120_000, 'every appended email to be emitted');
     await sleep(2000);
-    const busyRecord = await busy.stop();
-    busy = undefined;
-    const box = await listMailbox(user);
-    const emittedSubjects = new Set(emitted.keys());
-    const readNotEmitted = box.filter((m) => m.seen && !emittedSubjects.has(m.subject));
-    const unread = box.filter((m) => !m.seen);
+    const busyRecords = await Promise.all(busy.map((b) => b.stop()));
+    busy = [];
     const perHour = memory.length >= 3 ? (slope(memory) * 3_600_000) / MiB : 0;
-
-    t.diagnostic(`actions: ${JSON.stringify(actions)}; emails: ${sent.length}; emitted keys: ${keys.size}; duplicates: ${duplicates}`);
-    t.diagnostic(`the other client: ${busyRecord.toggles} flag rounds, ${busyRecord.reconnects} new sessions`);
-    t.diagnostic(`connections: ${proxy.total} in all, at most ${maxOpen} open at once, ${proxy.open} open at the end`);
+    t.diagnostic(`actions: ${JSON.stringify(actions)}`);
     t.diagnostic(`heap after warm-up: ${memory.map(([, h]) => (h / MiB).toFixed(1)).join(' ')} MiB; trend ${perHour.toFixed(1)} MiB/hour`);
-
     assert.ok(actions.restart === 1 && actions.redeploy === 1 && actions.append > 0, 'the chaos ran');
-    assert.ok(busyRecord.toggles > 0, 'the other client kept busy');
-    assert.deepEqual(emittedWithoutBody, [], 'every emitted message a whole email');
-    assert.deepEqual(sent.filter((s) => !emitted.has(s)), [], 'nothing lost');
-    assert.equal(duplicates, 0, 'nothing emitted twice');
-    assert.deepEqual(readNotEmitted, [], 'nothing marked read without being emitted');
-    assert.deepEqual(unread, [], 'everything emitted was marked read');
-    assert.ok(proxy.open <= 1, `one connection at the end, ${proxy.open} open`);
-    assert.ok(maxOpen <= 2, `at most one connection plus one being replaced, saw ${maxOpen}`);
+
+    for (const [i, lane] of lanes.entries()) {
+      const box = await listMailbox(lane.user);
+      const emittedSubjects = new Set(lane.emitted.keys());
+      const readNotEmitted = box.filter((m) => m.seen && !emittedSubjects.has(m.subject));
+      const unread = box.filter((m) => !m.seen);
+      const { proxy } = lane;
+      t.diagnostic(`${lane.id}: emails ${lane.sent.length}; emitted keys ${lane.keys.size}; duplicates ${lane.duplicates}; connections ${proxy.total} in all, at most ${lane.maxOpen} open at once, ${proxy.open} open at the end; the other client: ${busyRecords[i].toggles} flag rounds, ${busyRecords[i].reconnects} new sessions`);
+      assert.ok(busyRecords[i].toggles > 0, `${lane.id}: the other client kept busy`);
+      assert.deepEqual(lane.emittedWithoutBody, [], `${lane.id}: every emitted message a whole email`);
+      assert.deepEqual(lane.sent.filter((s) => !lane.emitted.has(s)), [], `${lane.id}: nothing lost`);
+      assert.equal(lane.duplicates, 0, `${lane.id}: nothing emitted twice`);
+      assert.deepEqual(readNotEmitted, [], `${lane.id}: nothing marked read without being emitted`);
+      assert.deepEqual(unread, [], `${lane.id}: everything emitted was marked read`);
+      assert.ok(proxy.open <= 1, `${lane.id}: one connection at the end, ${proxy.open} open`);
+      assert.ok(lane.maxOpen <= 2, `${lane.id}: at most one connection plus one being replaced, saw ${lane.maxOpen}`);
+    }
     if (minutes >= 5) assert.ok(perHour < 20, `heap grows ${perHour.toFixed(1)} MiB/hour after warm-up`);
   });
 });
