@@ -7,8 +7,7 @@
 // The IMAP cases run twice: polling, and with push (the node idles on the folder between polls).
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Pop3Client } from '../../src/lib/pop3/pop3-client';
-import { buildTrustOptions } from '../../src/lib/tls-trust';
+import { connectPop3 } from '../../src/lib/pop3/pop3-connect';
 import { BusyClient } from '../support/busy-client';
 import { seenUids } from '../support/dovecot-admin';
 import { imapTaggedReply } from '../support/fault-proxy';
@@ -16,7 +15,7 @@ import type { FaultProxy, ProxyConnection } from '../support/fault-proxy';
 import { nodeRedSuite } from '../support/node-red-suite';
 import { Watch, connection, credentials, duplicates, errorLines, flow, receiver, uidOf } from '../support/receive-watch';
 import type { Sent } from '../support/receive-watch';
-import { appendMessages, listMailbox, serverInfo, simpleMessage, uniqueUser, writeMaildir } from '../support/servers';
+import { appendMessages, listMailbox, receiveSettings, serverInfo, simpleMessage, uniqueUser, writeMaildir } from '../support/servers';
 import { strictProcess } from '../support/strict-process';
 import { sleep, until } from '../support/wait';
 
@@ -217,8 +216,7 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
     const user = uniqueUser('popbusy');
     const names = Array.from({ length: 20 }, (_, i) => `pop busy ${String(i + 1).padStart(2, '0')}`);
     await appendMessages(user, names.map((s) => simpleMessage(s)));
-    const info = serverInfo();
-    const holder = await Pop3Client.connect({ host: '127.0.0.1', port: info.ports.pop3, security: 'none', trust: buildTrustOptions('127.0.0.1', ''), user, password: info.password });
+    const holder = await connectPop3(receiveSettings('pop3', 'none', user));
     let released = false;
     try {
       await watch.load(flow([connection('pop3')], [receiver({ delay: 1, delayUnit: 's', maxEmails: -1 })]), credentials(user));

@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_SIZE_LIMIT } from '../../src/lib/mail-source';
-import { Pop3Client } from '../../src/lib/pop3/pop3-client';
-import { buildTrustOptions } from '../../src/lib/tls-trust';
+import { connectPop3 } from '../../src/lib/pop3/pop3-connect';
 import { collector, tempStateFile } from '../support/collect';
 import { pop3Source } from '../support/mail-sources';
 import { FaultProxy } from '../support/fault-proxy';
@@ -86,16 +85,7 @@ describe('POP3 faults', () => {
 
     const retrieveAll = async (mode: Partial<ForwardMode>, count = messages.length): Promise<{ connection: ProxyConnection; slowest: number }> => {
       proxy.setMode({ ...mode });
-      const client = await Pop3Client.connect({
-        host: '127.0.0.1',
-        port: proxy.port,
-        security: 'none',
-        trust: buildTrustOptions('127.0.0.1', ''),
-        user,
-        password: serverInfo().password,
-        connectTimeoutMs: COMMAND_TIMEOUT_MS,
-        commandTimeoutMs: COMMAND_TIMEOUT_MS,
-      });
+      const client = await connectPop3(receiveSettings('pop3', 'none', user, { port: proxy.port }), { connectTimeoutMs: COMMAND_TIMEOUT_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS });
       const connection = proxy.connections[proxy.total - 1];
       let slowest = 0;
       try {

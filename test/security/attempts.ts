@@ -5,8 +5,8 @@ import type { ServerSettings } from '../../src/lib/connection-options';
 import { connectImap } from '../../src/lib/imap/imap-client';
 import { MailError, classifyError } from '../../src/lib/mail-error';
 import { Pop3Client } from '../../src/lib/pop3/pop3-client';
+import { pop3Options } from '../../src/lib/pop3/pop3-connect';
 import { transportOptions } from '../../src/lib/smtp/smtp-sender';
-import { buildTrustOptions } from '../../src/lib/tls-trust';
 
 export type Protocol = 'imap' | 'pop3' | 'smtp';
 
@@ -22,16 +22,7 @@ export async function attempt(protocol: Protocol, settings: ServerSettings): Pro
       const client = await connectImap({ ...settings, protocol: 'imap' }, { connectMs: STEP_MS, greetingMs: STEP_MS, idleSocketMs: STEP_MS }, () => undefined);
       await client.logout().catch(() => client.close());
     } else if (protocol === 'pop3') {
-      const client = await Pop3Client.connect({
-        host: settings.host,
-        port: settings.port,
-        security: settings.security,
-        trust: buildTrustOptions(settings.host, settings.certificate),
-        user: settings.user,
-        password: settings.password,
-        connectTimeoutMs: STEP_MS,
-        commandTimeoutMs: STEP_MS,
-      });
+      const client = await Pop3Client.connect(pop3Options({ ...settings, protocol: 'pop3' }, { connectTimeoutMs: STEP_MS, commandTimeoutMs: STEP_MS }));
       await client.quit().catch(() => client.destroy());
     } else {
       let refused = false;
