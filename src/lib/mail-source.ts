@@ -1,5 +1,7 @@
+import type { MailError } from './mail-error';
 import type { EmailMessage } from './mail-mapper';
 import type { ProgressStore } from './progress-store';
+import type { SettleAction, SettlePolicy, SettleResult } from './settle/policy';
 
 /** Which emails a node's first run takes: every one waiting, or only those that arrive later. */
 export type StartFrom = 'all' | 'new';
@@ -13,7 +15,8 @@ export interface PollRequest {
   start: StartFrom;
 }
 
-export type SkipReason = 'parse' | 'too-large';
+/** Why an email is reported and never emitted again: unreadable, too large, or failed too often. */
+export type SkipReason = 'parse' | 'too-large' | 'retries';
 
 /** What a poll tells its owner; the owner is the only one who knows the flow. */
 export interface PollListener {
@@ -41,8 +44,34 @@ export interface PollJob {
   sizeLimit: number;
   /** The receive connection's id, part of every message key. */
   connectionId: string;
-  /** POP3: delete each email once it was emitted. */
-  deleteAfterEmit: boolean;
+  /** How emitted emails are settled (on emit, or when acknowledged). */
+  policy: SettlePolicy;
+  /** settle ack: UIDs (IMAP) or UIDLs (POP3) emitted by this node and waiting for their acknowledgement. */
+  holding: ReadonlySet<number | string>;
+}
+
+/** One acknowledgement (or timeout) to carry out on the server. */
+export interface SettleJob {
+  request: Pick<PollRequest, 'folder' | 'unseenOnly'>;
+  progress: ProgressStore;
+  policy: SettlePolicy;
+  connectionId: string;
+  /** The email: its key, its UID (IMAP) or UIDL (POP3), and for IMAP the UIDVALIDITY it was emitted under. */
+  key: string;
+  id: number | string;
+  uidValidity?: string;
+  result: SettleResult;
+  /** Where an email that failed too often is reported. */
+  listener: Pick<PollListener, 'skip'>;
+}
+
+export interface SettleOutcome {
+  /** The action carried out (or owed, when ok is false). */
+  action: SettleAction['kind'];
+  /** The server confirmed it (or nothing was needed). */
+  ok: boolean;
+  /** Why not, when ok is false. */
+  error?: MailError;
 }
 
 export const DEFAULT_SIZE_LIMIT = 25 * 1024 * 1024;

@@ -1,5 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ServerAction } from './settle/policy';
+
+/** An action the server owes on one message (IMAP): acknowledged, or emitted with settle emit, and not confirmed yet. */
+export interface OwedAction {
+  uid: number;
+  action: ServerAction;
+}
 
 /** How far an IMAP folder was read, valid only while the folder keeps its UIDVALIDITY. */
 export interface FolderProgress {
@@ -9,10 +16,17 @@ export interface FolderProgress {
   /** UIDs reported as unreadable or too large: never fetched again. */
   skipped: number[];
   /**
-   * Unseen Only: UIDs emitted whose \Seen store is not confirmed yet. After a broken connection
-   * they are marked on the next poll instead of being emitted again.
+   * The ledger: actions owed to the server (\Seen after an emit, a move after an acknowledgement…)
+   * that it has not confirmed yet. They are carried out on the next connection, before anything
+   * new is emitted, instead of the emails being emitted again.
    */
+  owed?: OwedAction[];
+  /** Written by earlier versions: owed \Seen stores. Read as `owed`, never written. */
   pendingSeen?: number[];
+  /** settle ack: emitted and not settled yet, with how often each was emitted. */
+  unsettled?: Record<string, number>;
+  /** Unseen Only: settled but left unread (flag, none): never emitted again. */
+  handled?: number[];
   /**
    * First run "only emails that arrive from now on": the folder's UIDNEXT when the node first
    * saw it. UIDs below it are never emitted nor changed. Absent: every email counts.
@@ -22,6 +36,7 @@ export interface FolderProgress {
 
 /** POP3 has no flags, so "new" is "UIDL not in emitted". */
 export interface MaildropProgress {
+  /** Emitted and settled (with settle emit: emitted). */
   emitted: string[];
   skipped: string[];
   /**
@@ -29,6 +44,10 @@ export interface MaildropProgress {
    * looked. They are never emitted nor deleted; entries leave once the server no longer lists them.
    */
   preexisting?: string[];
+  /** settle ack: emitted and not settled yet, with how often each was emitted. */
+  unsettled?: Record<string, number>;
+  /** settle ack: acknowledged with delete, DELE not committed yet. */
+  owedDeletes?: string[];
 }
 
 /**

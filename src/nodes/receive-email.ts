@@ -6,13 +6,15 @@ import { DEFAULT_SIZE_LIMIT } from '../lib/mail-source';
 import type { StartFrom } from '../lib/mail-source';
 import type { Registration } from '../lib/receive/receive-service';
 import type { ReceiverEvents, ReceiverSettings } from '../lib/receive/receiver';
+import { settlePolicy } from '../lib/settle/policy';
+import type { SettleProperties } from '../lib/settle/policy';
 import { statusOf } from './shared/receive-status';
 import type { Translate } from './shared/receive-status';
 import type { ReceiveConnectionNode } from './shared/receive-connection-node';
 
 const TYPE = 'mailwire-receive-email';
 
-interface ReceiveEmailDef extends NodeDef {
+interface ReceiveEmailDef extends NodeDef, SettleProperties {
   connection: string;
   folder: string;
   unseenOnly: boolean;
@@ -40,14 +42,14 @@ function sizeLimitOf(value: number | string | undefined): number {
 }
 
 /** The flow-file properties as the receive service takes them. */
-function receiverSettings(def: ReceiveEmailDef): ReceiverSettings {
+function receiverSettings(def: ReceiveEmailDef, protocol: 'imap' | 'pop3'): ReceiverSettings {
   const start: StartFrom = def.start === 'new' ? 'new' : 'all';
   return {
     request: { folder: String(def.folder ?? ''), unseenOnly: def.unseenOnly !== false, maxEmails: maxEmailsOf(def.maxEmails), start },
     intervalMs: toMilliseconds(def.delay, def.delayUnit),
     push: def.push === true,
     sizeLimit: sizeLimitOf(def.sizeLimit),
-    deleteAfterEmit: def.pop3Delete === true,
+    policy: settlePolicy(def, protocol),
   };
 }
 
@@ -64,6 +66,9 @@ function receiverEvents(node: Node, connection: ReceiveConnectionNode, t: Transl
     status: (status) => {
       node.status(statusOf(status, t));
       if (status.kind === 'retrying') node.debug(status.error.message);
+    },
+    ackTimedOut: (key, seconds) => {
+      node.warn(t('errors.ack-timeout', { key, seconds }));
     },
     problem: (error, level) => {
       const text = connection.describe(error);
@@ -86,11 +91,13 @@ export = function register(RED: NodeAPI): void {
     }
     let registration: Registration;
     try {
-      registration = connection.service.register(this.id, receiverSettings(def), receiverEvents(this, connection, t));
+      registration = connection.service.register(this.id, receiverSettings(def, connection.settings().protocol), receiverEvents(this, connection, t));
     } catch (err) {
-      if (!(err instanceof MailError && err.details.problem === 'pop3-folder')) throw err;
-      this.status({ fill: 'red', shape: 'ring', text: t('status.pop3-folder') });
-      this.error(t('errors.pop3-folder', { folder: err.details.folder ?? '' }));
+      if (!(err instanceof MailError && err.code === 'invalid-config')) throw err;
+      // A setting this connection cannot carry out: said once, under the node and to Catch.
+      const problem = err.details.problem ?? 'settings';
+      this.status({ fill: 'red', shape: 'ring', text: t(problem === 'pop3-folder' ? 'status.pop3-folder' : 'status.invalid') });
+      this.error(t(`errors.${problem}`, { folder: err.details.folder ?? '' }));
       return;
     }
     this.on('close', (removed: boolean, done: () => void) => {

@@ -14,6 +14,7 @@ import { selectFolder } from '../../src/lib/imap/poll/select-folder';
 import { MailError } from '../../src/lib/mail-error';
 import type { ImapOrigin } from '../../src/lib/mail-mapper';
 import type { FolderProgress } from '../../src/lib/progress-store';
+import { settlePolicy } from '../../src/lib/settle/policy';
 import { BusyClient } from '../support/busy-client';
 import { collector } from '../support/collect';
 import { appendMessages, listMailbox, receiveSettings, simpleMessage, uniqueUser } from '../support/servers';
@@ -83,14 +84,15 @@ describe('IMAP poll stages against Dovecot', () => {
     const progress: FolderProgress = { uidValidity: selected.uidValidity, lastUid: 0, skipped: [] };
     const batch = (await findNew(client, progress, true)).slice(0, 3);
     const journalAtEmit: number[][] = [];
-    const listener = collector(() => journalAtEmit.push([...(progress.pendingSeen ?? [])]));
+    const listener = collector(() => journalAtEmit.push((progress.owed ?? []).map((o) => o.uid)));
     const origin = (uid: number): ImapOrigin => ({ folder: 'INBOX', uid, uidValidity: selected.uidValidity, messageId: undefined, connection: 'c', key: `c/INBOX/${selected.uidValidity}/${uid}` });
     let saves = 0;
-    const emitted = await emitBatch(client, batch, { progress, unseenOnly: true, listener, origin, save: () => (saves += 1), skip: () => assert.fail('nothing to skip') });
+    const policy = settlePolicy({ unseenOnly: true }, 'imap');
+    const emitted = await emitBatch(client, batch, { progress, unseenOnly: true, policy, listener, origin, save: () => (saves += 1), skip: () => assert.fail('nothing to skip') });
     assert.equal(emitted, 3);
     // The listener runs before the entry is written: at each emit the journal holds the ones before.
     assert.deepEqual(journalAtEmit, [[], [batch[0]], [batch[0], batch[1]]]);
-    assert.deepEqual(progress.pendingSeen, []);
+    assert.deepEqual(progress.owed, []);
     assert.equal(saves, 4, 'after each emit, and once the store was confirmed');
     const box = await listMailbox(user);
     assert.deepEqual(box.filter((m) => m.seen).map((m) => m.uid), batch);

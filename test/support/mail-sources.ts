@@ -10,6 +10,8 @@ import { Pop3Maildrop } from '../../src/lib/pop3/pop3-maildrop';
 import type { Pop3Timeouts } from '../../src/lib/pop3/pop3-connect';
 import { FileProgressStore } from '../../src/lib/progress-store';
 import type { Mailbox, MailboxSubscriber } from '../../src/lib/receive/mailbox';
+import { settlePolicy } from '../../src/lib/settle/policy';
+import type { SettlePolicy } from '../../src/lib/settle/policy';
 import { tempStateFile } from './collect';
 
 export interface TestSource {
@@ -28,13 +30,17 @@ export interface SourceOptions {
   sizeLimit?: number;
   /** IMAP: keep the session between polls (a short Delay); default true. */
   keepAlive?: boolean;
-  /** POP3: delete what was emitted. */
+  /** POP3: delete what was emitted (settle emit). */
   deleteAfterEmit?: boolean;
+  /** How emitted emails are settled; default: as a node with no settle properties does. */
+  policy?: SettlePolicy;
+  /** settle ack: what the test holds in flight. */
+  holding?: Set<number | string>;
   imapTimeouts?: ImapTimeouts;
   pop3Timeouts?: Pop3Timeouts;
 }
 
-function wrap(mailbox: Mailbox, options: SourceOptions, keepAlive: boolean): TestSource {
+function wrap(mailbox: Mailbox, options: SourceOptions, keepAlive: boolean, protocol: 'imap' | 'pop3'): TestSource {
   const progress = new FileProgressStore(options.stateFile ?? tempStateFile());
   const subscriber: MailboxSubscriber = { push: false, keepAlive, readOnly: false, newMail: () => undefined, state: () => undefined };
   const unsubscribe = mailbox.subscribe(subscriber);
@@ -48,7 +54,8 @@ function wrap(mailbox: Mailbox, options: SourceOptions, keepAlive: boolean): Tes
         listener,
         sizeLimit: options.sizeLimit ?? DEFAULT_SIZE_LIMIT,
         connectionId: options.connectionId ?? 'conn-1',
-        deleteAfterEmit: options.deleteAfterEmit === true,
+        policy: options.policy ?? settlePolicy({ unseenOnly: request.unseenOnly, pop3Delete: options.deleteAfterEmit === true }, protocol),
+        holding: options.holding ?? new Set(),
       }),
     reset: () => mailbox.reset(),
     close: async () => {
@@ -60,10 +67,10 @@ function wrap(mailbox: Mailbox, options: SourceOptions, keepAlive: boolean): Tes
 
 export function imapSource(options: SourceOptions, folder = ''): TestSource {
   const mailbox = new ImapMailbox({ settings: () => options.settings, folder, timeouts: options.imapTimeouts });
-  return wrap(mailbox, options, options.keepAlive ?? true);
+  return wrap(mailbox, options, options.keepAlive ?? true, 'imap');
 }
 
 export function pop3Source(options: SourceOptions): TestSource {
   const mailbox = new Pop3Maildrop({ settings: () => options.settings, timeouts: options.pop3Timeouts });
-  return wrap(mailbox, options, false);
+  return wrap(mailbox, options, false, 'pop3');
 }

@@ -7,9 +7,9 @@ import { describe, it } from 'node:test';
 import type { ImapFlow } from 'imapflow';
 import { findNew } from '../../src/lib/imap/poll/find-new';
 import { floorUid, startingProgress } from '../../src/lib/imap/poll/folder-progress';
-import { settleOwed } from '../../src/lib/imap/poll/ledger';
+import { owe, owedOf } from '../../src/lib/imap/poll/ledger';
 import { MailError } from '../../src/lib/mail-error';
-import type { PollJob, PollResult } from '../../src/lib/mail-source';
+import type { PollJob, PollResult, SettleJob, SettleOutcome } from '../../src/lib/mail-source';
 import { Poller } from '../../src/lib/poller';
 import { MaildropState } from '../../src/lib/pop3/poll/maildrop-state';
 import type { FolderProgress, MaildropProgress, ProgressStore } from '../../src/lib/progress-store';
@@ -18,6 +18,7 @@ import { Exclusive } from '../../src/lib/receive/exclusive';
 import { FailureStreak, TEMPORARY_GRACE_MS } from '../../src/lib/receive/failure-streak';
 import type { Mailbox, MailboxSubscriber, ReceiveMode } from '../../src/lib/receive/mailbox';
 import { Receiver } from '../../src/lib/receive/receiver';
+import { settlePolicy } from '../../src/lib/settle/policy';
 import type { ReceiverEvents, ReceiverStatus } from '../../src/lib/receive/receiver';
 import { sleep, until } from '../support/wait';
 
@@ -212,20 +213,16 @@ describe('IMAP stages over a stand-in client', () => {
     const { client } = stubClient({ search: false });
     await assert.rejects(findNew(client, progress(), true), (err: unknown) => err instanceof MailError && err.code === 'protocol');
   });
-  it('ledger: owed UIDs still unread are marked and not emitted again; the rest of the journal is settled', async () => {
-    const p = progress({ pendingSeen: [3, 4, 9] });
-    let saves = 0;
-    const { client, stores } = stubClient({ store: true });
-    assert.deepEqual(await settleOwed(client, p, [4, 5, 9], () => (saves += 1)), [5]);
-    assert.deepEqual(stores, [[4, 9]]);
-    assert.deepEqual(p.pendingSeen, []);
-    assert.equal(saves, 1);
-  });
-  it('ledger: a refused store keeps what is owed for the next poll, and still does not emit it', async () => {
-    const p = progress({ pendingSeen: [4] });
-    const { client } = stubClient({ store: false });
-    assert.deepEqual(await settleOwed(client, p, [4, 5], () => undefined), [5]);
-    assert.deepEqual(p.pendingSeen, [4]);
+  it('ledger: one action owed per message (a later one replaces an earlier one), and \\Seen stores an earlier version wrote down are owed too', () => {
+    const p = progress({ pendingSeen: [3, 4] });
+    assert.deepEqual(owedOf(p).map((o) => [o.uid, o.action.kind]), [[3, 'seen'], [4, 'seen']]);
+    owe(p, [{ uid: 4, action: { kind: 'move', folder: 'Done' } }, { uid: 9, action: { kind: 'flag', flag: '$Done' } }]);
+    assert.equal(p.pendingSeen, undefined, 'the old field is folded into the ledger');
+    assert.deepEqual(owedOf(p), [
+      { uid: 3, action: { kind: 'seen' } },
+      { uid: 4, action: { kind: 'move', folder: 'Done' } },
+      { uid: 9, action: { kind: 'flag', flag: '$Done' } },
+    ]);
   });
 });
 
@@ -246,6 +243,11 @@ class ScriptedMailbox implements Mailbox {
   poll(job: PollJob): Promise<PollResult> {
     this.jobs.push(job);
     return this.answer(job);
+  }
+  readonly settled: SettleJob[] = [];
+  async settle(jobs: SettleJob[]): Promise<SettleOutcome[]> {
+    this.settled.push(...jobs);
+    return jobs.map((j) => ({ action: j.result === 'success' ? j.policy.onSuccess.kind : j.policy.onFailure.kind, ok: true }));
   }
   mode(): ReceiveMode {
     return 'push';
@@ -278,6 +280,7 @@ function recorder(): ReceiverEvents & { statuses: ReceiverStatus[]; problems: Ar
     folderReset: () => undefined,
     status: (s: ReceiverStatus) => void r.statuses.push(s),
     problem: (e: MailError, level: string) => void r.problems.push([e.code, level]),
+    ackTimedOut: () => undefined,
   };
   return r;
 }
@@ -292,7 +295,7 @@ describe('Receiver over a stand-in mailbox', () => {
       return { emitted: n, skipped: 0 };
     });
     const events = recorder();
-    const receiver = new Receiver(mailbox, memoryStore(), 'c', { request: { folder: '', unseenOnly: true, maxEmails: 5, start: 'all' }, intervalMs: 60_000, push: true, sizeLimit: 1, deleteAfterEmit: false }, events);
+    const receiver = new Receiver(mailbox, memoryStore(), 'c', { request: { folder: '', unseenOnly: true, maxEmails: 5, start: 'all' }, intervalMs: 60_000, push: true, sizeLimit: 1, policy: settlePolicy({}, 'imap') }, events);
     await until(() => mailbox.jobs.length === 1, 1000, 'the first poll');
     assert.equal(mailbox.jobs[0].request.maxEmails, 5);
     await until(() => events.statuses.some((s) => s.kind === 'heard'), 1000, 'a status');
@@ -318,7 +321,7 @@ describe('Receiver over a stand-in mailbox', () => {
     });
     const events = recorder();
     const store = memoryStore();
-    const receiver = new Receiver(mailbox, store, 'c', { request: { folder: '', unseenOnly: true, maxEmails: -1, start: 'all' }, intervalMs: 10, push: false, sizeLimit: 1, deleteAfterEmit: false }, events);
+    const receiver = new Receiver(mailbox, store, 'c', { request: { folder: '', unseenOnly: true, maxEmails: -1, start: 'all' }, intervalMs: 10, push: false, sizeLimit: 1, policy: settlePolicy({}, 'imap') }, events);
     await until(() => events.statuses.filter((s) => s.kind === 'retrying').length >= 2, 5000, 'two failures');
     assert.deepEqual(events.problems, [['refused', 'error']]);
     fail = false;

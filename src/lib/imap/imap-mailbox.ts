@@ -2,12 +2,13 @@ import type { ImapFlow } from 'imapflow';
 import type { ReceiveSettings } from '../connection-options';
 import { MailError, classifyError } from '../mail-error';
 import type { FailureCode } from '../mail-error';
-import type { PollJob, PollResult } from '../mail-source';
+import type { PollJob, PollResult, SettleJob, SettleOutcome } from '../mail-source';
 import { Exclusive } from '../receive/exclusive';
 import type { Mailbox, MailboxSubscriber, ReceiveMode, SessionState } from '../receive/mailbox';
 import { RUNTIME_TIMEOUTS, connectImap } from './imap-client';
 import type { ImapTimeouts } from './imap-client';
 import { folderPath, folderScope, pollFolder } from './poll/poll-folder';
+import { applySettlements, decideSettlements } from './poll/settle-emails';
 import { selectFolder } from './poll/select-folder';
 
 /**
@@ -65,10 +66,10 @@ export class ImapMailbox implements Mailbox {
 
   subscribe(subscriber: MailboxSubscriber): () => void {
     this.subscribers.add(subscriber);
-    this.settle();
+    this.afterUse();
     return () => {
       this.subscribers.delete(subscriber);
-      this.settle();
+      this.afterUse();
     };
   }
 
@@ -86,7 +87,19 @@ export class ImapMailbox implements Mailbox {
         this.heard();
         return result;
       })
-      .finally(() => this.settle());
+      .finally(() => this.afterUse());
+  }
+
+  settle(jobs: SettleJob[]): Promise<SettleOutcome[]> {
+    return this.polls
+      .run(async () => {
+        const scope = folderScope(this.options.settings(), folderPath(jobs[0].request.folder));
+        const decided = decideSettlements(scope, jobs);
+        const outcomes = await applySettlements(() => this.session(), scope, jobs, decided);
+        if (outcomes.some((o) => o.ok)) this.heard();
+        return outcomes;
+      })
+      .finally(() => this.afterUse());
   }
 
   reset(): void {
@@ -164,7 +177,7 @@ export class ImapMailbox implements Mailbox {
   }
 
   /** After a poll or a change of subscribers: idle, stay, or log out. */
-  private settle(): void {
+  private afterUse(): void {
     if (this.closed || this.polls.pending > 0) return;
     if (!this.keepsSession()) {
       const client = this.client;
@@ -233,7 +246,7 @@ export class ImapMailbox implements Mailbox {
       this.heard();
       // Mail that arrived while the session was gone: a poll finds it.
       this.announce();
-      this.settle();
+      this.afterUse();
     } catch (err) {
       if (this.closed) return;
       const error = classifyError(err);

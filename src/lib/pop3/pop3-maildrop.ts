@@ -1,12 +1,13 @@
 import type { ReceiveSettings } from '../connection-options';
 import { MailError, classifyError } from '../mail-error';
-import type { PollJob, PollResult } from '../mail-source';
+import type { PollJob, PollResult, SettleJob, SettleOutcome } from '../mail-source';
 import { Exclusive } from '../receive/exclusive';
 import type { Mailbox, MailboxSubscriber, ReceiveMode } from '../receive/mailbox';
 import { connectPop3 } from './pop3-connect';
 import type { Pop3Timeouts } from './pop3-connect';
 import type { Pop3Client } from './pop3-client';
 import { maildropScope, pollMaildrop } from './poll/poll-maildrop';
+import { applyMaildropDeletes, decideMaildrop } from './poll/settle-maildrop';
 
 /**
  * Silence while a reply is due after which the session counts as dead: 20 s, as for IMAP (the
@@ -66,6 +67,15 @@ export class Pop3Maildrop implements Mailbox {
       } finally {
         this.current = undefined;
       }
+    });
+  }
+
+  settle(jobs: SettleJob[]): Promise<SettleOutcome[]> {
+    return this.polls.run(async () => {
+      const settings = this.options.settings();
+      const scope = maildropScope(settings);
+      const decided = decideMaildrop(scope, jobs);
+      return applyMaildropDeletes(() => connectPop3(settings, this.options.timeouts ?? RUNTIME_POP3_TIMEOUTS), scope, jobs, decided);
     });
   }
 

@@ -1,5 +1,5 @@
 import type { MailError } from '../mail-error';
-import type { PollJob, PollResult } from '../mail-source';
+import type { PollJob, PollResult, SettleJob, SettleOutcome } from '../mail-source';
 
 /** How a node is served: pushed to, or polled and why. */
 export type ReceiveMode = 'push' | 'poll' | 'no-idle' | 'pop3';
@@ -33,6 +33,11 @@ export interface Mailbox {
   readonly subscriberCount: number;
   /** Runs one poll with the session, after any poll already running or waiting. */
   poll(job: PollJob): Promise<PollResult>;
+  /**
+   * Settles acknowledged emails of one node (settle ack), in turn with the polls: each outcome
+   * is written into the node's progress before the server is asked, so none is lost.
+   */
+  settle(jobs: SettleJob[]): Promise<SettleOutcome[]>;
   /** How this subscriber is served at the moment. */
   mode(subscriber: MailboxSubscriber): ReceiveMode;
   /** Drops the connection (a poll in flight fails); the next use opens a new one. */

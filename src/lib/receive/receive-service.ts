@@ -4,6 +4,7 @@ import { ImapMailbox } from '../imap/imap-mailbox';
 import type { ImapTimeouts } from '../imap/imap-client';
 import { MailError } from '../mail-error';
 import { Pop3Maildrop } from '../pop3/pop3-maildrop';
+import { policyProblem } from '../settle/policy';
 import type { Pop3Timeouts } from '../pop3/pop3-connect';
 import type { ProgressStore } from '../progress-store';
 import type { Mailbox } from './mailbox';
@@ -50,6 +51,8 @@ export class ReceiveService {
     if (protocol === 'pop3' && !isInbox(settings.request.folder)) {
       throw new MailError('invalid-config', 'POP3 has only the inbox', { problem: 'pop3-folder', folder: settings.request.folder });
     }
+    const problem = policyProblem(settings.policy, protocol);
+    if (problem) throw new MailError('invalid-config', `settle setting not usable: ${problem}`, { problem: `settle-${problem}` });
     const key = protocol === 'pop3' ? 'pop3' : `imap:${mailboxKey(settings.request.folder)}`;
     let mailbox = this.mailboxes.get(key);
     if (!mailbox) {

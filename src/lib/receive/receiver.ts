@@ -1,7 +1,10 @@
 import { classifyError } from '../mail-error';
 import type { MailError } from '../mail-error';
 import type { EmailMessage } from '../mail-mapper';
-import type { PollListener, PollRequest, SkipReason } from '../mail-source';
+import type { PollListener, PollRequest, SettleJob, SettleOutcome, SkipReason } from '../mail-source';
+import type { SettlePolicy, SettleResult } from '../settle/policy';
+import { settleRegistry } from '../settle/registry';
+import type { SettleHolder } from '../settle/registry';
 import type { ProgressStore } from '../progress-store';
 import { Poller } from '../poller';
 import { EmissionWindow } from './emission-window';
@@ -27,7 +30,7 @@ export interface ReceiverSettings {
   intervalMs: number;
   push: boolean;
   sizeLimit: number;
-  deleteAfterEmit: boolean;
+  policy: SettlePolicy;
 }
 
 export type ReceiverStatus =
@@ -45,6 +48,19 @@ export interface ReceiverEvents {
   status(status: ReceiverStatus): void;
   /** A failure worth telling a person about: once per streak (see FailureStreak). */
   problem(error: MailError, level: Exclude<FailureReport, null>): void;
+  /** settle ack: an email nobody acknowledged within the timeout; it was settled as failed. */
+  ackTimedOut(key: string, seconds: number): void;
+}
+
+interface InFlight {
+  id: number | string;
+  uidValidity: string | undefined;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingAck {
+  job: SettleJob;
+  resolve: (outcome: SettleOutcome) => void;
 }
 
 /**
@@ -52,7 +68,7 @@ export interface ReceiverEvents {
  * mail (push), never more than Maximum Emails within one Delay, one poll at a time, backing off
  * after failures and never stopping by itself.
  */
-export class Receiver {
+export class Receiver implements SettleHolder {
   private readonly poller: Poller;
   private readonly window: EmissionWindow;
   private readonly streak = new FailureStreak();
@@ -62,6 +78,12 @@ export class Receiver {
   private lastPoll: { emitted: number; skipped: number } | undefined;
   private heardAt = 0;
   private failing = false;
+  /** settle ack: emails emitted and not yet acknowledged, by key; their ids kept from the polls. */
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly holding = new Set<number | string>();
+  private readonly pendingAcks: PendingAck[] = [];
+  private settling = false;
+  private readonly leaveRegistry: () => void;
 
   constructor(
     private readonly mailbox: Mailbox,
@@ -88,8 +110,77 @@ export class Receiver {
       mayRunEarly: () => this.window.allowance() !== 0,
     });
     this.unsubscribe = mailbox.subscribe(this.subscriber);
+    this.leaveRegistry = settings.policy.mode === 'emit' ? settleRegistry.settlesOnEmit(connectionId) : () => undefined;
     events.status({ kind: 'connecting' });
     this.poller.start();
+  }
+
+  /**
+   * settle ack: the acknowledgement of an email this node emitted and still holds; undefined when
+   * it does not hold it (never emitted here, settled already, or timed out).
+   */
+  settle(key: string, result: SettleResult): Promise<SettleOutcome> | undefined {
+    const entry = this.inFlight.get(key);
+    if (!entry) return undefined;
+    clearTimeout(entry.timer);
+    this.inFlight.delete(key);
+    settleRegistry.release(key, this);
+    const { request, policy } = this.settings;
+    const job: SettleJob = {
+      request: { folder: request.folder, unseenOnly: request.unseenOnly },
+      progress: this.progress,
+      policy,
+      connectionId: this.connectionId,
+      key,
+      id: entry.id,
+      uidValidity: entry.uidValidity,
+      result,
+      listener: { skip: (k, reason, detail) => this.events.skip(k, reason, detail) },
+    };
+    return new Promise<SettleOutcome>((resolve) => {
+      this.pendingAcks.push({ job, resolve });
+      this.flushAcks();
+    }).then((outcome) => {
+      // Settled or owed now: a later poll may find it again (a retry) or must not (the rest).
+      this.holding.delete(entry.id);
+      if (outcome.error) this.reportProblem(outcome.error);
+      return outcome;
+    });
+  }
+
+  /** Acknowledgements that arrive while one batch is with the server go together in the next. */
+  private flushAcks(): void {
+    if (this.settling || this.pendingAcks.length === 0) return;
+    this.settling = true;
+    const batch = this.pendingAcks.splice(0);
+    this.mailbox
+      .settle(batch.map((b) => b.job))
+      .then(
+        (outcomes) => batch.forEach((b, i) => b.resolve(outcomes[i])),
+        (err: unknown) => {
+          const error = classifyError(err);
+          batch.forEach((b) => b.resolve({ action: b.job.result === 'success' ? this.settings.policy.onSuccess.kind : this.settings.policy.onFailure.kind, ok: false, error }));
+        },
+      )
+      .finally(() => {
+        this.settling = false;
+        this.flushAcks();
+      });
+  }
+
+  /** settle ack: an emitted email waits for its acknowledgement (or its timeout). */
+  private hold(message: EmailMessage): void {
+    const email = message.email;
+    const id = 'uid' in email ? email.uid : email.uidl;
+    const seconds = Math.round(this.settings.policy.ackTimeoutMs / 1000);
+    const timer = setTimeout(() => {
+      if (!this.active) return;
+      this.events.ackTimedOut(email.key, seconds);
+      void this.settle(email.key, 'failure');
+    }, this.settings.policy.ackTimeoutMs);
+    this.inFlight.set(email.key, { id, uidValidity: 'uid' in email ? email.uidValidity : undefined, timer });
+    this.holding.add(id);
+    settleRegistry.hold(email.key, this);
   }
 
   /** New mail announced: poll now, unless Maximum Emails were emitted within the last Delay. */
@@ -101,6 +192,13 @@ export class Receiver {
   async close(removed: boolean): Promise<void> {
     this.active = false;
     this.unsubscribe();
+    this.leaveRegistry();
+    // Emails still in flight stay unsettled in the progress: emitted again (same key) next time.
+    for (const [key, entry] of this.inFlight) {
+      clearTimeout(entry.timer);
+      settleRegistry.release(key, this);
+    }
+    this.inFlight.clear();
     await this.poller.stop(CLOSE_GRACE_MS);
     if (removed) this.progress.remove();
   }
@@ -113,6 +211,7 @@ export class Receiver {
     const listener: PollListener = {
       emit: (message) => {
         this.window.record();
+        if (this.settings.policy.mode === 'ack') this.hold(message);
         this.events.emit(message);
       },
       skip: (key, reason, detail) => this.events.skip(key, reason, detail),
@@ -125,7 +224,8 @@ export class Receiver {
       listener,
       sizeLimit: this.settings.sizeLimit,
       connectionId: this.connectionId,
-      deleteAfterEmit: this.settings.deleteAfterEmit,
+      policy: this.settings.policy,
+      holding: this.holding,
     });
     this.streak.clear();
     this.failing = false;
@@ -161,6 +261,11 @@ export class Receiver {
     if (!this.active) return;
     this.failing = true;
     this.events.status({ kind: 'retrying', error, retryInMs });
+    this.reportProblem(error);
+  }
+
+  private reportProblem(error: MailError): void {
+    if (!this.active) return;
     const report = this.streak.next(error);
     if (report) this.events.problem(error, report);
   }

@@ -1,12 +1,14 @@
 import type { ImapFlow } from 'imapflow';
 import type { ImapOrigin } from '../../mail-mapper';
-import type { PollJob, PollResult } from '../../mail-source';
+import { MailError } from '../../mail-error';
+import type { PollJob, PollResult, SkipReason } from '../../mail-source';
+import { MAX_EMITS } from '../../settle/policy';
 import type { FolderProgress } from '../../progress-store';
 import { emitBatch } from './emit-batch';
 import { findNew } from './find-new';
 import { startingProgress } from './folder-progress';
-import { settleOwed } from './ledger';
-import { selectFolder } from './select-folder';
+import { owedOf, settleOwed } from './ledger';
+import { samePath, selectFolder } from './select-folder';
 import { sortBySize } from './fetch-sizes';
 
 /** Messages per body FETCH: bounds memory on a large backlog and keeps \Seen close behind. */
@@ -25,19 +27,44 @@ export function folderScope(settings: { user: string; host: string; port: number
   return `imap://${settings.user}@${settings.host}:${settings.port}/${path}`;
 }
 
+/** The target folders the node's settle actions move emails into. */
+function targetFolders(policy: PollJob['policy']): string[] {
+  return [policy.onSuccess, policy.onFailure].flatMap((a) => (a.kind === 'move' ? [a.folder] : []));
+}
+
 /**
- * One poll of one IMAP folder, as stages: select the folder -> its progress -> find new ->
- * settle what is owed -> limit -> sizes -> per batch: fetch, emit, settle. Only the chosen UIDs
- * are fetched; \Seen is set only on messages that were emitted.
+ * Before anything is emitted that could not be filed afterwards: every folder the actions move
+ * emails into must exist. A missing one is a clear error, and the poll emits nothing.
+ */
+async function checkTargets(client: ImapFlow, policy: PollJob['policy']): Promise<void> {
+  const known = verifiedTargets.get(client) ?? new Set<string>();
+  const targets = targetFolders(policy).filter((t) => !known.has(t));
+  if (targets.length === 0) return;
+  const folders = (await client.list()).map((m) => m.path);
+  const missing = targets.find((t) => !folders.some((f) => samePath(f, t)));
+  if (missing) throw new MailError('folder', `folder ${missing} does not exist`, { folder: missing, folders: folders.join(', ') });
+  for (const t of targets) known.add(t);
+  verifiedTargets.set(client, known);
+}
+
+/** Target folders found on a session already: checked once per session, not once per poll. */
+const verifiedTargets = new WeakMap<ImapFlow, Set<string>>();
+
+/**
+ * One poll of one IMAP folder, as stages: select the folder -> its progress -> the ledger (what
+ * the server still owes) -> find new -> limit -> sizes -> per batch: fetch, emit, settle. Only the
+ * chosen UIDs are fetched; nothing is changed on the server for an email that was not emitted.
  */
 export async function pollFolder(client: ImapFlow, scope: string, job: PollJob): Promise<PollResult> {
-  const { request, listener } = job;
+  const { request, listener, policy } = job;
   const path = folderPath(request.folder);
   // Selected afresh on every poll: a session that keeps a folder open is not told when another
   // session deletes and recreates it (Dovecot goes on answering from the old one), and a new
   // UIDVALIDITY must be noticed. It also gives this moment's UIDNEXT for a starting point.
-  const selected = await selectFolder(client, path, !request.unseenOnly, { fresh: true });
   let progress: FolderProgress | undefined = job.progress.folder(scope);
+  // EXAMINE when this poll changes nothing on the server (so not even \Recent is consumed).
+  const readOnly = policy.mode === 'emit' && policy.onSuccess.kind === 'none' && (!progress || owedOf(progress).length === 0);
+  const selected = await selectFolder(client, path, readOnly, { fresh: true });
   if (!progress || progress.uidValidity !== selected.uidValidity) {
     if (progress) listener.folderReset(path, progress.uidValidity, selected.uidValidity);
     progress = startingProgress(selected, request.start);
@@ -46,12 +73,14 @@ export async function pollFolder(client: ImapFlow, scope: string, job: PollJob):
   const current = progress;
   const save = (): void => job.progress.set(scope, current);
 
-  let uids = await findNew(client, current, request.unseenOnly);
-  if (request.unseenOnly) uids = await settleOwed(client, current, uids, save);
-  if (request.maxEmails > 0) uids = uids.slice(0, request.maxEmails);
-  const result: PollResult = { emitted: 0, skipped: 0 };
-  if (uids.length === 0) return result;
+  // What the server owes comes first; an action it refuses (a folder removed meanwhile) stops the
+  // poll with that error rather than let new mail pile up behind it.
+  const owed = await settleOwed(client, current, save);
+  const refused = owed.failed.values().next();
+  if (!refused.done) throw refused.value;
+  await checkTargets(client, policy);
 
+  const result: PollResult = { emitted: 0, skipped: 0 };
   const origin = (uid: number): ImapOrigin => ({
     folder: path,
     uid,
@@ -60,18 +89,62 @@ export async function pollFolder(client: ImapFlow, scope: string, job: PollJob):
     connection: job.connectionId,
     key: `${job.connectionId}/${path}/${selected.uidValidity}/${uid}`,
   });
-  const skip = (uid: number, reason: 'parse' | 'too-large', detail: Record<string, string>): void => {
+  const skip = (uid: number, reason: SkipReason, detail: Record<string, string>): void => {
     current.skipped.push(uid);
+    if (current.unsettled) delete current.unsettled[uid];
     save();
     result.skipped += 1;
     listener.skip(origin(uid).key, reason, detail);
   };
 
+  const found = await findNew(client, current, request.unseenOnly);
+  const candidates = chooseNew(found, current, request.unseenOnly, job.holding, save);
+  let uids = candidates;
+  if (request.maxEmails > 0) uids = uids.slice(0, request.maxEmails);
+  // Emitted as often as a retry allows already (a crash after the last one): given up, as poison.
+  for (const uid of uids.filter((u) => (current.unsettled?.[u] ?? 0) >= MAX_EMITS)) skip(uid, 'retries', { count: String(MAX_EMITS) });
+  uids = uids.filter((u) => (current.unsettled?.[u] ?? 0) < MAX_EMITS);
+  if (uids.length === 0) return result;
+
   const { wanted, tooLarge } = await sortBySize(client, uids, job.sizeLimit);
   for (const { uid, size } of tooLarge) skip(uid, 'too-large', { size: String(size), limit: String(job.sizeLimit) });
-  const context = { progress: current, unseenOnly: request.unseenOnly, listener, origin, save, skip };
+  forgetGone(current, uids, new Set([...wanted, ...tooLarge.map((t) => t.uid)]), save);
+  const context = { progress: current, unseenOnly: request.unseenOnly, policy, listener, origin, save, skip };
   for (let i = 0; i < wanted.length && listener.isActive(); i += FETCH_BATCH) {
     result.emitted += await emitBatch(client, wanted.slice(i, i + FETCH_BATCH), context);
   }
   return result;
+}
+
+/** Emitted, never settled, and no longer in the folder (someone moved or deleted it): nothing left to settle. */
+function forgetGone(progress: FolderProgress, asked: number[], present: ReadonlySet<number>, save: () => void): void {
+  const gone = asked.filter((uid) => !present.has(uid) && progress.unsettled?.[uid] !== undefined);
+  if (gone.length === 0) return;
+  for (const uid of gone) delete progress.unsettled?.[uid];
+  save();
+}
+
+/**
+ * The UIDs that are new for this node: what the search found, less what it settled already
+ * (left unread on purpose) or still owes an action, less what is waiting for its acknowledgement
+ * now; plus (Unseen Only off, where the search looks only above the last emitted UID) what was
+ * emitted and never settled: a retry, or an email in flight when Node-RED stopped.
+ */
+function chooseNew(found: number[], progress: FolderProgress, unseenOnly: boolean, holding: ReadonlySet<number | string>, save: () => void): number[] {
+  if (unseenOnly) {
+    // Left unread on purpose, or emitted and not settled: forgotten once no longer unread (read
+    // by someone, moved, deleted), so the lists stay short.
+    const unread = new Set(found);
+    const kept = (progress.handled ?? []).filter((uid) => unread.has(uid));
+    const gone = Object.keys(progress.unsettled ?? {}).map(Number).filter((uid) => !unread.has(uid) && !holding.has(uid));
+    if (kept.length !== (progress.handled ?? []).length || gone.length > 0) {
+      if (progress.handled) progress.handled = kept;
+      for (const uid of gone) delete progress.unsettled?.[uid];
+      save();
+    }
+  }
+  const settledOrOwed = new Set([...(progress.handled ?? []), ...owedOf(progress).map((o) => o.uid)]);
+  const again = unseenOnly ? [] : Object.keys(progress.unsettled ?? {}).map(Number);
+  const all = [...new Set([...found, ...again])].sort((a, b) => a - b);
+  return all.filter((uid) => !settledOrOwed.has(uid) && !holding.has(uid));
 }

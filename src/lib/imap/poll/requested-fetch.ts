@@ -8,7 +8,7 @@ import type { FetchMessageObject, ImapFlow } from 'imapflow';
  * at all. So every item is checked: one of the UIDs asked for, each at most once, and carrying
  * what was asked for. Anything else is the server keeping us informed, not an answer.
  */
-export type RequestedItem<K extends 'size' | 'source'> = { uid: number } & Required<Pick<FetchMessageObject, K>>;
+export type RequestedItem<K extends 'size' | 'source' | 'flags'> = { uid: number } & Required<Pick<FetchMessageObject, K>>;
 
 interface CommandFailure {
   responseStatus?: string;
@@ -35,21 +35,28 @@ export function isExpungedMessagesAnswer(err: unknown): boolean {
   return responseCode(failure) === 'EXPUNGEISSUED' || /no longer exist|been expunged|were expunged/i.test(failure.responseText ?? '');
 }
 
-function carries<K extends 'size' | 'source'>(item: FetchMessageObject, what: K): item is FetchMessageObject & RequestedItem<K> {
-  return what === 'size' ? typeof item.size === 'number' : Buffer.isBuffer(item.source);
+function carries<K extends 'size' | 'source' | 'flags'>(item: FetchMessageObject, what: K): item is FetchMessageObject & RequestedItem<K> {
+  if (what === 'size') return typeof item.size === 'number';
+  if (what === 'flags') return item.flags instanceof Set;
+  return Buffer.isBuffer(item.source);
 }
 
+const QUERIES = {
+  size: { uid: true, size: true },
+  source: { uid: true, source: true },
+  flags: { uid: true, flags: true },
+} as const;
+
 /**
- * UID FETCH of `uids` for one attribute (`size`: RFC822.SIZE; `source`: BODY.PEEK[]), yielding
- * only the requested messages, in the order the server sends them. Messages that were expunged
- * meanwhile are simply missing; a real failure of the command still throws.
+ * UID FETCH of `uids` for one attribute (`size`: RFC822.SIZE; `source`: BODY.PEEK[]; `flags`),
+ * yielding only the requested messages, in the order the server sends them. Messages that were
+ * expunged meanwhile are simply missing; a real failure of the command still throws.
  */
-export async function* fetchRequested<K extends 'size' | 'source'>(client: ImapFlow, uids: number[], what: K): AsyncGenerator<RequestedItem<K>> {
+export async function* fetchRequested<K extends 'size' | 'source' | 'flags'>(client: ImapFlow, uids: number[], what: K): AsyncGenerator<RequestedItem<K>> {
   if (uids.length === 0) return;
   const pending = new Set(uids);
-  const query = what === 'size' ? { uid: true, size: true } : { uid: true, source: true };
   try {
-    for await (const item of client.fetch(uids, query, { uid: true })) {
+    for await (const item of client.fetch(uids, QUERIES[what], { uid: true })) {
       if (typeof item.uid !== 'number' || !pending.has(item.uid) || !carries(item, what)) continue;
       pending.delete(item.uid);
       yield item;

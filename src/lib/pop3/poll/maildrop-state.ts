@@ -8,9 +8,14 @@ import type { MaildropProgress } from '../../progress-store';
  */
 export class MaildropState {
   private constructor(
+    /** Emitted and settled: never emitted again. */
     readonly emitted: Set<string>,
     readonly skipped: Set<string>,
     readonly preexisting: Set<string>,
+    /** settle ack: emitted, not settled yet, with how often each was emitted. */
+    readonly unsettled: Map<string, number>,
+    /** settle ack: acknowledged with delete; DELE'd again each session until the server no longer lists them. */
+    readonly owedDeletes: Set<string>,
     /** True when the stored progress differs from this (first run, or UIDLs that left). */
     readonly changed: boolean,
   ) {}
@@ -18,22 +23,32 @@ export class MaildropState {
   static open(stored: MaildropProgress | undefined, listed: string[], start: StartFrom): MaildropState {
     const present = new Set(listed);
     if (!stored) {
-      return new MaildropState(new Set(), new Set(), start === 'new' ? present : new Set(), true);
+      return new MaildropState(new Set(), new Set(), start === 'new' ? present : new Set(), new Map(), new Set(), true);
     }
     const keep = (list: string[] | undefined): Set<string> => new Set((list ?? []).filter((uidl) => present.has(uidl)));
-    const state = new MaildropState(keep(stored.emitted), keep(stored.skipped), keep(stored.preexisting), false);
-    const pruned = state.emitted.size !== stored.emitted.length || state.skipped.size !== stored.skipped.length || state.preexisting.size !== (stored.preexisting ?? []).length;
-    return pruned ? new MaildropState(state.emitted, state.skipped, state.preexisting, true) : state;
+    const unsettled = new Map(Object.entries(stored.unsettled ?? {}).filter(([uidl]) => present.has(uidl)));
+    const state = new MaildropState(keep(stored.emitted), keep(stored.skipped), keep(stored.preexisting), unsettled, keep(stored.owedDeletes), false);
+    const sizes: Array<[number, number]> = [
+      [state.emitted.size, stored.emitted.length],
+      [state.skipped.size, stored.skipped.length],
+      [state.preexisting.size, (stored.preexisting ?? []).length],
+      [state.unsettled.size, Object.keys(stored.unsettled ?? {}).length],
+      [state.owedDeletes.size, (stored.owedDeletes ?? []).length],
+    ];
+    const pruned = sizes.some(([now, before]) => now !== before);
+    return pruned ? new MaildropState(state.emitted, state.skipped, state.preexisting, state.unsettled, state.owedDeletes, true) : state;
   }
 
-  /** Not emitted, not skipped, not there before the node's start. */
+  /** Not settled, not skipped, not there before the node's start, not owed a delete. */
   isNew(uidl: string): boolean {
-    return !this.emitted.has(uidl) && !this.skipped.has(uidl) && !this.preexisting.has(uidl);
+    return !this.emitted.has(uidl) && !this.skipped.has(uidl) && !this.preexisting.has(uidl) && !this.owedDeletes.has(uidl);
   }
 
   toProgress(): MaildropProgress {
     const progress: MaildropProgress = { emitted: [...this.emitted], skipped: [...this.skipped] };
     if (this.preexisting.size > 0) progress.preexisting = [...this.preexisting];
+    if (this.unsettled.size > 0) progress.unsettled = Object.fromEntries(this.unsettled);
+    if (this.owedDeletes.size > 0) progress.owedDeletes = [...this.owedDeletes];
     return progress;
   }
 }

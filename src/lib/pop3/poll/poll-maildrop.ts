@@ -2,7 +2,8 @@ import { isInbox } from '../../connection-options';
 import { MailError } from '../../mail-error';
 import { isParseFailure, parseEmail } from '../../mail-mapper';
 import type { Pop3Origin } from '../../mail-mapper';
-import type { PollJob, PollResult } from '../../mail-source';
+import type { PollJob, PollResult, SkipReason } from '../../mail-source';
+import { MAX_EMITS } from '../../settle/policy';
 import type { Pop3Client } from '../pop3-client';
 import { MaildropState } from './maildrop-state';
 
@@ -24,13 +25,26 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
   const save = (): void => job.progress.set(scope, state.toProgress());
   if (state.changed) save();
 
-  if (job.deleteAfterEmit) {
-    // Emitted in a session that ended without QUIT: the server kept them; delete them now.
-    for (const m of listing) if (state.emitted.has(m.uidl)) await client.dele(m.number);
+  const ack = job.policy.mode === 'ack';
+  const deleteAfterEmit = !ack && job.policy.onSuccess.kind === 'delete';
+  // Deletions owed from sessions that ended without QUIT (the server kept those messages):
+  // emitted ones with settle emit and delete, acknowledged ones with settle ack.
+  for (const m of listing) {
+    if ((deleteAfterEmit && state.emitted.has(m.uidl)) || state.owedDeletes.has(m.uidl)) await client.dele(m.number);
   }
-  let fresh = listing.filter((m) => state.isNew(m.uidl));
-  if (request.maxEmails > 0) fresh = fresh.slice(0, request.maxEmails);
   const result: PollResult = { emitted: 0, skipped: 0 };
+  const report = (uidl: string, reason: SkipReason, detail: Record<string, string>): void => {
+    state.skipped.add(uidl);
+    state.unsettled.delete(uidl);
+    save();
+    result.skipped += 1;
+    listener.skip(`${job.connectionId}/${uidl}`, reason, detail);
+  };
+  let fresh = listing.filter((m) => state.isNew(m.uidl) && !job.holding.has(m.uidl));
+  if (request.maxEmails > 0) fresh = fresh.slice(0, request.maxEmails);
+  // Emitted as often as a retry allows already (a crash after the last one): given up, as poison.
+  for (const m of fresh.filter((f) => (state.unsettled.get(f.uidl) ?? 0) >= MAX_EMITS)) report(m.uidl, 'retries', { count: String(MAX_EMITS) });
+  fresh = fresh.filter((f) => (state.unsettled.get(f.uidl) ?? 0) < MAX_EMITS);
   if (fresh.length === 0) return result;
 
   const sizes = new Map((await client.list()).map((m) => [m.number, m.size]));
@@ -39,26 +53,21 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
     const origin: Pop3Origin = { uidl, messageId: undefined, connection: job.connectionId, key: `${job.connectionId}/${uidl}` };
     const size = sizes.get(number) ?? 0;
     if (size > job.sizeLimit) {
-      state.skipped.add(uidl);
-      save();
-      result.skipped += 1;
-      listener.skip(origin.key, 'too-large', { size: String(size), limit: String(job.sizeLimit) });
+      report(uidl, 'too-large', { size: String(size), limit: String(job.sizeLimit) });
       continue;
     }
     const parsed = await parseEmail(await client.retr(number), origin);
     if (isParseFailure(parsed)) {
-      state.skipped.add(uidl);
-      save();
-      result.skipped += 1;
-      listener.skip(origin.key, 'parse', { reason: parsed.reason });
+      report(uidl, 'parse', { reason: parsed.reason });
       continue;
     }
     if (!listener.isActive()) break;
     listener.emit(parsed);
-    state.emitted.add(uidl);
+    if (ack) state.unsettled.set(uidl, (state.unsettled.get(uidl) ?? 0) + 1);
+    else state.emitted.add(uidl);
     save();
     result.emitted += 1;
-    if (job.deleteAfterEmit) await client.dele(number);
+    if (deleteAfterEmit) await client.dele(number);
   }
   return result;
 }

@@ -1,0 +1,109 @@
+import type { ImapFlow } from 'imapflow';
+import { MailError } from '../../mail-error';
+import type { OwedAction } from '../../progress-store';
+import type { ServerAction } from '../../settle/policy';
+import { fetchRequested } from './requested-fetch';
+import { samePath } from './select-folder';
+
+/** A way the server made us settle for less than asked, named for the status and the log. */
+export type Fallback = 'move-by-copy' | 'deleted-not-expunged';
+
+export interface Applied {
+  /** UIDs whose action the server confirmed, or that need none any more (already so, or gone). */
+  confirmed: Set<number>;
+  /** UIDs whose action failed, with why (a missing folder, a refused command). */
+  failed: Map<number, MailError>;
+  fallbacks: Set<Fallback>;
+}
+
+function groupKey(action: ServerAction): string {
+  switch (action.kind) {
+    case 'seen':
+    case 'delete':
+      return action.kind;
+    case 'flag':
+      return `flag:${action.flag}`;
+    case 'move':
+      return `move:${action.folder}`;
+  }
+}
+
+/** True when the message needs nothing more for this action. */
+function alreadyDone(action: ServerAction, flags: Set<string>): boolean {
+  if (action.kind === 'seen') return flags.has('\\Seen');
+  if (action.kind === 'flag') return [...flags].some((f) => f.toLowerCase() === action.flag.toLowerCase());
+  return false;
+}
+
+async function missingFolder(client: ImapFlow, folder: string): Promise<MailError> {
+  const folders = (await client.list().catch(() => [])).map((m) => m.path);
+  return folders.some((path) => samePath(path, folder))
+    ? new MailError('protocol', `the server refused to put messages into ${folder}`, { folder })
+    : new MailError('folder', `folder ${folder} does not exist`, { folder, folders: folders.join(', ') });
+}
+
+/**
+ * \Deleted and UID EXPUNGE of exactly these UIDs. Without UIDPLUS there is no expunge that
+ * touches only our messages (a plain EXPUNGE removes every \Deleted message in the folder, other
+ * people's too), so they stay marked \Deleted for the next client that expunges.
+ */
+async function deleteExactly(client: ImapFlow, uids: number[], fallbacks: Set<Fallback>): Promise<boolean> {
+  if (client.capabilities.has('UIDPLUS')) return (await client.messageDelete(uids, { uid: true })) === true;
+  fallbacks.add('deleted-not-expunged');
+  return client.messageFlagsAdd(uids, ['\\Deleted'], { uid: true, silent: true });
+}
+
+async function moveExactly(client: ImapFlow, uids: number[], folder: string, fallbacks: Set<Fallback>): Promise<boolean> {
+  // MOVE is atomic (RFC 6851); imapflow's own fallback would EXPUNGE the whole folder.
+  if (client.capabilities.has('MOVE')) return Boolean(await client.messageMove(uids, folder, { uid: true }));
+  fallbacks.add('move-by-copy');
+  if (!(await client.messageCopy(uids, folder, { uid: true }))) return false;
+  return deleteExactly(client, uids, fallbacks);
+}
+
+async function run(client: ImapFlow, action: ServerAction, uids: number[], fallbacks: Set<Fallback>): Promise<boolean> {
+  switch (action.kind) {
+    case 'seen':
+      return client.messageFlagsAdd(uids, ['\\Seen'], { uid: true, silent: true });
+    case 'flag':
+      return client.messageFlagsAdd(uids, [action.flag], { uid: true, silent: true });
+    case 'delete':
+      return deleteExactly(client, uids, fallbacks);
+    case 'move':
+      return moveExactly(client, uids, action.folder, fallbacks);
+  }
+}
+
+/**
+ * Carries out owed actions on the selected folder, one command per kind of action. A message no
+ * longer there, or already as the action would leave it, needs nothing. What the server refuses
+ * stays owed, with the reason.
+ */
+export async function applyActions(client: ImapFlow, owed: OwedAction[]): Promise<Applied> {
+  const result: Applied = { confirmed: new Set(), failed: new Map(), fallbacks: new Set() };
+  if (owed.length === 0) return result;
+  const present = new Map<number, Set<string>>();
+  for await (const item of fetchRequested(client, [...new Set(owed.map((o) => o.uid))], 'flags')) present.set(item.uid, item.flags);
+  const groups = new Map<string, { action: ServerAction; uids: number[] }>();
+  for (const { uid, action } of owed) {
+    const flags = present.get(uid);
+    if (!flags || alreadyDone(action, flags)) {
+      result.confirmed.add(uid);
+      continue;
+    }
+    const key = groupKey(action);
+    const group = groups.get(key) ?? { action, uids: [] };
+    if (!group.uids.includes(uid)) group.uids.push(uid);
+    groups.set(key, group);
+  }
+  for (const { action, uids } of groups.values()) {
+    if (await run(client, action, uids, result.fallbacks)) {
+      for (const uid of uids) result.confirmed.add(uid);
+      continue;
+    }
+    if (!client.usable) throw new MailError('closed', 'the connection ended while settling');
+    const why = action.kind === 'move' ? await missingFolder(client, action.folder) : new MailError('protocol', `the server refused to settle with ${action.kind}`);
+    for (const uid of uids) result.failed.set(uid, why);
+  }
+  return result;
+}
