@@ -49,7 +49,7 @@ export class Watch {
 
   /** The node modules to load: connection, an instrumented Receive Email, Catch. */
   nodes(): NodeInitializer {
-    return [nodeModule('receive-connection'), this.receiveEmail(), coreNode('common/25-catch.js')] as unknown as NodeInitializer;
+    return [nodeModule('receive-connection'), this.receiveEmail(), nodeModule('email-done'), coreNode('common/25-catch.js')] as unknown as NodeInitializer;
   }
 
   /** Loads a flow as a new deploy generation. */

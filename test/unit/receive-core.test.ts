@@ -199,15 +199,15 @@ describe('IMAP stages over a stand-in client', () => {
   it('find new: unread at or above the start, skipped ones left out, oldest first', async () => {
     const { client, searches } = stubClient({ search: [30, 5, 12, 40, 9] });
     assert.deepEqual(await findNew(client, progress({ skipped: [12], startUid: 9, lastUid: 8 }), true), [9, 30, 40]);
-    assert.deepEqual(searches, [{ seen: false, uid: '9:*' }]);
+    assert.deepEqual(searches, [{ seen: false, deleted: false, uid: '9:*' }]);
   });
   it('find new, Unseen Only off: above the last emitted ("n:*" also matches a lower highest UID, which is dropped)', async () => {
     const { client, searches } = stubClient({ search: [7] });
     assert.deepEqual(await findNew(client, progress({ lastUid: 7 }), false), []);
-    assert.deepEqual(searches, [{ uid: '8:*' }]);
+    assert.deepEqual(searches, [{ deleted: false, uid: '8:*' }]);
     const all = stubClient({ search: [2, 1] });
     assert.deepEqual(await findNew(all.client, progress(), false), [1, 2]);
-    assert.deepEqual(all.searches, [{ all: true }]);
+    assert.deepEqual(all.searches, [{ deleted: false }]);
   });
   it('find new: a refused search is an error, not "nothing new"', async () => {
     const { client } = stubClient({ search: false });

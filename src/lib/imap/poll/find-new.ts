@@ -5,13 +5,14 @@ import { floorUid } from './folder-progress';
 
 /**
  * Stage 3: the UIDs that count as new, oldest first. Unseen Only: the server's unread messages;
- * otherwise every message above the last one emitted. Skipped (poison) UIDs and UIDs below the
- * node's starting point never count.
+ * otherwise every message above the last one emitted. Skipped (poison) UIDs, messages marked
+ * \Deleted and UIDs below the node's starting point never count.
  */
 export async function findNew(client: ImapFlow, progress: FolderProgress, unseenOnly: boolean): Promise<number[]> {
   const floor = floorUid(progress);
   const range = floor > 1 ? { uid: `${floor}:*` } : {};
-  const query: SearchObject = unseenOnly ? { seen: false, ...range } : floor > 1 ? range : { all: true };
+  // A message marked \Deleted is as good as gone (a delete or a move without UIDPLUS leaves it so).
+  const query: SearchObject = unseenOnly ? { seen: false, deleted: false, ...range } : { deleted: false, ...range };
   const found = await client.search(query, { uid: true });
   // imapflow answers a refused search with false: not "nothing new", which would also clear the
   // journal and so emit its UIDs a second time.
