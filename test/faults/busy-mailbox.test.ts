@@ -4,7 +4,8 @@
 // session about those changes in the middle of our own commands. Each test asserts: every emitted
 // message is one email with its UID, subject and body; every email that survives is emitted exactly
 // once; nothing is expunged but what the other client expunged; no error (or warning) is logged.
-// The IMAP cases run twice: polling, and with push (the node idles on the folder between polls).
+// The IMAP cases run three times: polling, with push (the node idles on the folder between
+// polls), and with push and settle ack (Email Done acknowledges each email).
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { connectPop3 } from '../../src/lib/pop3/pop3-connect';
@@ -86,8 +87,17 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
     return Array.from({ length: COUNT }, (_, i) => i + 1).filter((uid) => !emitted.has(uid) && allowed(uid)).slice(0, n);
   };
 
-  for (const push of [false, true]) {
-    const mode = push ? 'push on' : 'push off';
+  // Polling; with push; and with push and settle ack (an Email Done node acknowledges each email
+  // as it arrives, so \Seen is set through the acknowledgement and the ledger).
+  const variants = [
+    { push: false, ack: false, mode: 'push off' },
+    { push: true, ack: false, mode: 'push on' },
+    { push: true, ack: true, mode: 'push on, settle ack' },
+  ];
+  for (const { push, ack, mode } of variants) {
+    const busyReceiver = (over: Record<string, unknown>): Record<string, unknown> =>
+      receiver({ ...over, push, ...(ack ? { settle: 'ack', wires: [['out', 'done-ok']] } : {}) });
+    const ackNodes = ack ? [{ id: 'done-ok', type: 'mailwire-email-done', result: 'success', wires: [] }] : [];
     // The reported case: IMAPS, Unseen Only, Delay 1 s, Maximum Emails 50.
     it(`flags toggled on every message in a tight loop: 300 emitted, each once and whole (${mode})`, async () => {
       const watch = new Watch();
@@ -95,7 +105,7 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
       fill(user);
       busy = await BusyClient.start(user, [{ kind: 'toggle-flags' }]);
       await until(() => busy!.record.toggles >= 2, 10_000, 'the other client to be toggling');
-      await watch.load(flow([connection('imap', undefined, 'tls')], [receiver({ delay: 1, delayUnit: 's', maxEmails: 50, push })]), credentials(user));
+      await watch.load(flow([connection('imap', undefined, 'tls')], [busyReceiver({ delay: 1, delayUnit: 's', maxEmails: 50 })], ackNodes), credentials(user));
       await until(() => watch.allSent().length >= COUNT, 30_000, `${COUNT} emitted`);
       await sleep(2500); // two more polls, still under the toggling: an extra message would come now
       const record = await busy.stop();
@@ -124,7 +134,7 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
         inWindow.push(...uids);
         await busy!.now('expunge', uids);
       });
-      await watch.load(flow([connection('imap', proxy.port)], [receiver({ delay: 300, delayUnit: 'ms', maxEmails: 25, push })]), credentials(user));
+      await watch.load(flow([connection('imap', proxy.port)], [busyReceiver({ delay: 300, delayUnit: 'ms', maxEmails: 25 })], ackNodes), credentials(user));
       // Every tenth, spread over the drain (12 polls of 25): some go before their search, some
       // during a fetch, some after the emit.
       busy = await BusyClient.start(user, [{ kind: 'expunge', every: 10, upTo: COUNT, pauseMs: 120 }]);
@@ -163,7 +173,7 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
         inWindow.push(...uids);
         await busy!.now('mark-read', uids);
       });
-      await watch.load(flow([connection('imap', proxy.port)], [receiver({ delay: 300, delayUnit: 'ms', maxEmails: 25, push })]), credentials(user));
+      await watch.load(flow([connection('imap', proxy.port)], [busyReceiver({ delay: 300, delayUnit: 'ms', maxEmails: 25 })], ackNodes), credentials(user));
       busy = await BusyClient.start(user, [{ kind: 'mark-read', uids: touched, pauseMs: 60 }]);
       await busy.finished();
       await until(() => held() === 2, 20_000, 'both held answers');
@@ -189,7 +199,7 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
       const user = uniqueUser('busyapp');
       fill(user);
       const extra = Array.from({ length: 100 }, (_, i) => subject(COUNT + i + 1));
-      await watch.load(flow([connection('imap')], [receiver({ delay: 300, delayUnit: 'ms', maxEmails: 25, push })]), credentials(user));
+      await watch.load(flow([connection('imap')], [busyReceiver({ delay: 300, delayUnit: 'ms', maxEmails: 25 })], ackNodes), credentials(user));
       busy = await BusyClient.start(user, [{ kind: 'append', messages: extra.map((s) => simpleMessage(s)), pauseMs: 20 }, { kind: 'toggle-flags' }]);
       await until(() => watch.allSent().length >= COUNT + extra.length, 40_000, 'all 400 emitted');
       await sleep(1000);
