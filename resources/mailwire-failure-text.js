@@ -42,7 +42,7 @@
         const values = Object.assign({}, details);
         for (const name of Object.keys(KEYED_DETAILS)) {
             const value = values[name];
-            if (typeof value === 'string' && value !== '') values[name] = lookup(KEYED_DETAILS[name] + value) || value;
+            if (typeof value === 'string' && value !== '') values[name] = lookup(KEYED_DETAILS[name] + value, values) || value;
         }
         return lookup('errors.' + code, values);
     }

@@ -2,6 +2,8 @@ import type { MailError } from './mail-error';
 import type { EmailMessage } from './mail-mapper';
 import type { ProgressStore } from './progress-store';
 import type { SettleAction, SettlePolicy, SettleResult } from './settle/policy';
+import type { SharedOptions } from './imap/shared/claims';
+import type { PeerWatch } from './imap/shared/peer-watch';
 
 /** Which emails a node's first run takes: every one waiting, or only those that arrive later. */
 export type StartFrom = 'all' | 'new';
@@ -48,6 +50,14 @@ export interface PollJob {
   policy: SettlePolicy;
   /** settle ack: UIDs (IMAP) or UIDLs (POP3) emitted by this node and waiting for their acknowledgement. */
   holding: ReadonlySet<number | string>;
+  /** Several Node-RED instances share the folder (IMAP): claim before emitting. */
+  shared?: SharedJob;
+}
+
+/** A shared node's part in a poll: who it is, its lease, and what it has seen of the others. */
+export interface SharedJob {
+  options: SharedOptions;
+  peers: PeerWatch;
 }
 
 /** One acknowledgement (or timeout) to carry out on the server. */
@@ -67,7 +77,7 @@ export interface SettleJob {
 
 export interface SettleOutcome {
   /** The action carried out (or owed, when ok is false). */
-  action: SettleAction['kind'];
+  action: Exclude<SettleAction['kind'], 'return'>;
   /** The server confirmed it (or nothing was needed). */
   ok: boolean;
   /** Why not, when ok is false. */

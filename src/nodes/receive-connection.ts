@@ -18,10 +18,13 @@ interface ReceiveConnectionDef extends ConnectionDef {
   protocol: string;
 }
 
+function userDirOf(RED: NodeAPI): string {
+  return (RED.settings as unknown as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');
+}
+
 /** Where each Receive Email node's progress file lives: inside Node-RED's user directory, one file per node. */
 function progressFile(RED: NodeAPI, nodeId: string): string {
-  const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');
-  return path.join(userDir, 'mailwire-state', `${nodeId.replace(/[^\w.-]/g, '_')}.json`);
+  return path.join(userDirOf(RED), 'mailwire-state', `${nodeId.replace(/[^\w.-]/g, '_')}.json`);
 }
 
 export = function register(RED: NodeAPI): void {
@@ -33,6 +36,7 @@ export = function register(RED: NodeAPI): void {
       connectionId: this.id,
       settings: this.settings,
       progressStore: (nodeId) => new FileProgressStore(progressFile(RED, nodeId)),
+      instanceName: `${os.hostname()}|${userDirOf(RED)}`,
     });
     this.on('close', (_removed: boolean, done: () => void) => {
       this.service.close().finally(() => done());

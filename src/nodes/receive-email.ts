@@ -28,12 +28,22 @@ interface ReceiveEmailDef extends NodeDef, SettleProperties {
   push?: boolean;
   /** Absent: every email waiting counts, as before. */
   start?: string;
+  /** Several Node-RED instances share the folder; absent = false. */
+  shared?: boolean;
+  /** Seconds a claim lasts without renewal; absent = 120. */
+  lease?: number | string;
 }
 
 function maxEmailsOf(value: number | string): number {
   const n = Number(value);
   if (n === -1) return -1;
   return Number.isInteger(n) && n > 0 ? n : 5;
+}
+
+/** Seconds in the flow file; absent or unusable: 120. */
+function leaseOf(value: unknown): number {
+  const seconds = Number(value);
+  return Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : 120_000;
 }
 
 function sizeLimitOf(value: number | string | undefined): number {
@@ -50,6 +60,8 @@ function receiverSettings(def: ReceiveEmailDef, protocol: 'imap' | 'pop3'): Rece
     push: def.push === true,
     sizeLimit: sizeLimitOf(def.sizeLimit),
     policy: settlePolicy(def, protocol),
+    // The instance's claims folder is named by the receive connection (see ReceiveService).
+    shared: def.shared === true ? { instanceId: '', leaseMs: leaseOf(def.lease) } : undefined,
   };
 }
 

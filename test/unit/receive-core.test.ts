@@ -18,7 +18,7 @@ import { Exclusive } from '../../src/lib/receive/exclusive';
 import { FailureStreak, TEMPORARY_GRACE_MS } from '../../src/lib/receive/failure-streak';
 import type { Mailbox, MailboxSubscriber, ReceiveMode } from '../../src/lib/receive/mailbox';
 import { Receiver } from '../../src/lib/receive/receiver';
-import { settlePolicy } from '../../src/lib/settle/policy';
+import { actionName, settlePolicy } from '../../src/lib/settle/policy';
 import type { ReceiverEvents, ReceiverStatus } from '../../src/lib/receive/receiver';
 import { sleep, until } from '../support/wait';
 
@@ -247,7 +247,7 @@ class ScriptedMailbox implements Mailbox {
   readonly settled: SettleJob[] = [];
   async settle(jobs: SettleJob[]): Promise<SettleOutcome[]> {
     this.settled.push(...jobs);
-    return jobs.map((j) => ({ action: j.result === 'success' ? j.policy.onSuccess.kind : j.policy.onFailure.kind, ok: true }));
+    return jobs.map((j) => ({ action: actionName(j.result === 'success' ? j.policy.onSuccess : j.policy.onFailure), ok: true }));
   }
   mode(): ReceiveMode {
     return 'push';

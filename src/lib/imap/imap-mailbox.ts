@@ -9,6 +9,9 @@ import { RUNTIME_TIMEOUTS, connectImap } from './imap-client';
 import type { ImapTimeouts } from './imap-client';
 import { folderPath, folderScope, pollFolder } from './poll/poll-folder';
 import { applySettlements, decideSettlements } from './poll/settle-emails';
+import { claimStage, renewLease } from './shared/claim-stage';
+import { claimsNames } from './shared/claims';
+import type { SharedOptions } from './shared/claims';
 import { selectFolder } from './poll/select-folder';
 
 /**
@@ -19,6 +22,9 @@ import { selectFolder } from './poll/select-folder';
 export const RECONNECT_DELAYS_MS: readonly number[] = [0, 500, 1000, 2000, 5000];
 export const RECONNECT_DELAY_NOT_TRANSIENT_MS = 60_000;
 const TRANSIENT: ReadonlySet<FailureCode> = new Set<FailureCode>(['refused', 'timeout', 'closed', 'dns', 'protocol']);
+
+/** Up to this long before a shared node claims: see poll(). */
+const SHARED_JITTER_MS = 250;
 
 /** An IDLE that ends this soon after it began is followed by a pause, never by a busy loop. */
 const MIN_IDLE_MS = 50;
@@ -83,7 +89,20 @@ export class ImapMailbox implements Mailbox {
       .run(async () => {
         const client = await this.session();
         const settings = this.options.settings();
-        const result = await pollFolder(client, folderScope(settings, folderPath(job.request.folder)), job);
+        const scope = folderScope(settings, folderPath(job.request.folder));
+        let result: PollResult;
+        if (job.shared) {
+          // Claim first; then the usual stages read this instance's claims folder. Instances woken
+          // by the same new mail would claim at the same moment and all let go: a little jitter
+          // keeps them apart.
+          await pause(Math.random() * SHARED_JITTER_MS);
+          const names = claimsNames(client, folderPath(job.request.folder), job.shared.options.instanceId);
+          await claimStage(client, { job, names, shared: job.shared.options, peers: job.shared.peers, sourceScope: `${scope}#shared` });
+          const working: PollJob = { ...job, request: { folder: names.own, unseenOnly: false, maxEmails: job.request.maxEmails, start: 'all' } };
+          result = await pollFolder(client, folderScope(settings, names.own), working);
+        } else {
+          result = await pollFolder(client, scope, job);
+        }
         this.heard();
         return result;
       })
@@ -98,6 +117,15 @@ export class ImapMailbox implements Mailbox {
         const outcomes = await applySettlements(() => this.session(), scope, jobs, decided);
         if (outcomes.some((o) => o.ok)) this.heard();
         return outcomes;
+      })
+      .finally(() => this.afterUse());
+  }
+
+  renew(folder: string, shared: SharedOptions): Promise<void> {
+    return this.polls
+      .run(async () => {
+        const client = await this.session();
+        await renewLease(client, claimsNames(client, folderPath(folder), shared.instanceId));
       })
       .finally(() => this.afterUse());
   }

@@ -1,4 +1,5 @@
 import type { MailError } from '../mail-error';
+import type { SharedOptions } from '../imap/shared/claims';
 import type { PollJob, PollResult, SettleJob, SettleOutcome } from '../mail-source';
 
 /** How a node is served: pushed to, or polled and why. */
@@ -38,6 +39,8 @@ export interface Mailbox {
    * is written into the node's progress before the server is asked, so none is lost.
    */
   settle(jobs: SettleJob[]): Promise<SettleOutcome[]>;
+  /** shared: keeps this instance's claims alive (IMAP only). */
+  renew?(folder: string, shared: SharedOptions): Promise<void>;
   /** How this subscriber is served at the moment. */
   mode(subscriber: MailboxSubscriber): ReceiveMode;
   /** Drops the connection (a poll in flight fails); the next use opens a new one. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isInbox } from '../connection-options';
 import type { ReceiveSettings } from '../connection-options';
 import { ImapMailbox } from '../imap/imap-mailbox';
@@ -22,6 +23,11 @@ export interface ReceiveServiceOptions {
   pop3Timeouts?: Pop3Timeouts;
   /** Waits before reopening a lost push session (tests shorten them). */
   reconnectDelaysMs?: readonly number[];
+  /**
+   * What tells this Node-RED instance from the others sharing a mailbox (host and user
+   * directory): with the node's id it names the instance's claims folder, the same after a restart.
+   */
+  instanceName?: string;
 }
 
 export interface Registration {
@@ -53,13 +59,16 @@ export class ReceiveService {
     }
     const problem = policyProblem(settings.policy, protocol);
     if (problem) throw new MailError('invalid-config', `settle setting not usable: ${problem}`, { problem: `settle-${problem}` });
+    // POP3 has no atomic claim on the server: several instances cannot share a maildrop safely.
+    if (settings.shared && protocol === 'pop3') throw new MailError('invalid-config', 'shared needs IMAP', { problem: 'shared-pop3' });
+    const shared = settings.shared ? { ...settings.shared, instanceId: instanceId(this.options.instanceName ?? '', nodeId) } : undefined;
     const key = protocol === 'pop3' ? 'pop3' : `imap:${mailboxKey(settings.request.folder)}`;
     let mailbox = this.mailboxes.get(key);
     if (!mailbox) {
       mailbox = this.openMailbox(protocol, settings.request.folder);
       this.mailboxes.set(key, mailbox);
     }
-    const receiver = new Receiver(mailbox, this.options.progressStore(nodeId), this.options.connectionId, settings, events);
+    const receiver = new Receiver(mailbox, this.options.progressStore(nodeId), this.options.connectionId, { ...settings, shared }, events);
     const used = mailbox;
     return {
       close: async (removed: boolean) => {
@@ -91,4 +100,9 @@ export class ReceiveService {
 /** Nodes reading the same folder share a session; INBOX in any case is one folder. */
 function mailboxKey(folder: string): string {
   return isInbox(folder) ? 'INBOX' : folder.trim();
+}
+
+/** Short, stable, and different for each Node-RED instance and node: a claims folder's name. */
+function instanceId(instanceName: string, nodeId: string): string {
+  return createHash('sha256').update(`${instanceName}|${nodeId}`).digest('hex').slice(0, 10);
 }

@@ -2,8 +2,13 @@ import { classifyError } from '../mail-error';
 import type { MailError } from '../mail-error';
 import type { EmailMessage } from '../mail-mapper';
 import type { PollListener, PollRequest, SettleJob, SettleOutcome, SkipReason } from '../mail-source';
+import { actionName } from '../settle/policy';
 import type { SettlePolicy, SettleResult } from '../settle/policy';
 import { settleRegistry } from '../settle/registry';
+import type { SharedOptions } from '../imap/shared/claims';
+import { PeerWatch } from '../imap/shared/peer-watch';
+import { sharedPolicy } from '../imap/shared/shared-policy';
+import { folderPath } from '../imap/poll/poll-folder';
 import type { SettleHolder } from '../settle/registry';
 import type { ProgressStore } from '../progress-store';
 import { Poller } from '../poller';
@@ -31,6 +36,8 @@ export interface ReceiverSettings {
   push: boolean;
   sizeLimit: number;
   policy: SettlePolicy;
+  /** Several Node-RED instances share the folder (IMAP). */
+  shared?: SharedOptions;
 }
 
 export type ReceiverStatus =
@@ -54,6 +61,8 @@ export interface ReceiverEvents {
 
 interface InFlight {
   id: number | string;
+  /** Where the email is: the node's folder, or (shared) this instance's claims folder. */
+  folder: string;
   uidValidity: string | undefined;
   timer: NodeJS.Timeout;
 }
@@ -84,6 +93,10 @@ export class Receiver implements SettleHolder {
   private readonly pendingAcks: PendingAck[] = [];
   private settling = false;
   private readonly leaveRegistry: () => void;
+  /** The policy as it applies where the emails are read (shared: in the claims folder). */
+  private readonly policy: SettlePolicy;
+  private readonly peers = new PeerWatch();
+  private readonly renewal: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly mailbox: Mailbox,
@@ -93,6 +106,7 @@ export class Receiver implements SettleHolder {
     private readonly events: ReceiverEvents,
   ) {
     this.window = new EmissionWindow(settings.request.maxEmails, settings.intervalMs);
+    this.policy = settings.shared ? sharedPolicy(settings.policy, folderPath(settings.request.folder), settings.shared.instanceId) : settings.policy;
     this.subscriber = {
       push: settings.push,
       keepAlive: settings.intervalMs <= KEEP_ALIVE_MAX_INTERVAL_MS,
@@ -111,6 +125,9 @@ export class Receiver implements SettleHolder {
     });
     this.unsubscribe = mailbox.subscribe(this.subscriber);
     this.leaveRegistry = settings.policy.mode === 'emit' ? settleRegistry.settlesOnEmit(connectionId) : () => undefined;
+    // shared: the claims folder is touched three times a lease, so no other instance takes over.
+    const shared = settings.shared;
+    this.renewal = shared && mailbox.renew ? setInterval(() => void mailbox.renew?.(settings.request.folder, shared).catch(() => undefined), Math.max(1000, shared.leaseMs / 3)) : undefined;
     events.status({ kind: 'connecting' });
     this.poller.start();
   }
@@ -125,11 +142,11 @@ export class Receiver implements SettleHolder {
     clearTimeout(entry.timer);
     this.inFlight.delete(key);
     settleRegistry.release(key, this);
-    const { request, policy } = this.settings;
+    const { request } = this.settings;
     const job: SettleJob = {
-      request: { folder: request.folder, unseenOnly: request.unseenOnly },
+      request: { folder: entry.folder, unseenOnly: this.settings.shared ? false : request.unseenOnly },
       progress: this.progress,
-      policy,
+      policy: this.policy,
       connectionId: this.connectionId,
       key,
       id: entry.id,
@@ -159,7 +176,7 @@ export class Receiver implements SettleHolder {
         (outcomes) => batch.forEach((b, i) => b.resolve(outcomes[i])),
         (err: unknown) => {
           const error = classifyError(err);
-          batch.forEach((b) => b.resolve({ action: b.job.result === 'success' ? this.settings.policy.onSuccess.kind : this.settings.policy.onFailure.kind, ok: false, error }));
+          batch.forEach((b) => b.resolve({ action: actionName(b.job.result === 'success' ? this.policy.onSuccess : this.policy.onFailure), ok: false, error }));
         },
       )
       .finally(() => {
@@ -178,7 +195,7 @@ export class Receiver implements SettleHolder {
       this.events.ackTimedOut(email.key, seconds);
       void this.settle(email.key, 'failure');
     }, this.settings.policy.ackTimeoutMs);
-    this.inFlight.set(email.key, { id, uidValidity: 'uid' in email ? email.uidValidity : undefined, timer });
+    this.inFlight.set(email.key, { id, folder: 'uid' in email ? email.folder : this.settings.request.folder, uidValidity: 'uid' in email ? email.uidValidity : undefined, timer });
     this.holding.add(id);
     settleRegistry.hold(email.key, this);
   }
@@ -193,6 +210,7 @@ export class Receiver implements SettleHolder {
     this.active = false;
     this.unsubscribe();
     this.leaveRegistry();
+    clearInterval(this.renewal);
     // Emails still in flight stay unsettled in the progress: emitted again (same key) next time.
     for (const [key, entry] of this.inFlight) {
       clearTimeout(entry.timer);
@@ -224,8 +242,9 @@ export class Receiver implements SettleHolder {
       listener,
       sizeLimit: this.settings.sizeLimit,
       connectionId: this.connectionId,
-      policy: this.settings.policy,
+      policy: this.policy,
       holding: this.holding,
+      shared: this.settings.shared ? { options: this.settings.shared, peers: this.peers } : undefined,
     });
     this.streak.clear();
     this.failing = false;

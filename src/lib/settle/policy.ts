@@ -3,7 +3,9 @@ export type ServerAction =
   | { kind: 'seen' }
   | { kind: 'flag'; flag: string }
   | { kind: 'move'; folder: string }
-  | { kind: 'delete' };
+  | { kind: 'delete' }
+  /** shared: out of the claims folder into `folder`, with flags added and removed; reported as `as`. */
+  | { kind: 'return'; folder: string; add: string[]; remove: string[]; as: 'seen' | 'flag' | 'none' | 'move' };
 
 /** What happens to an email after success or failure: a server action, nothing, or (failure) a later retry. */
 export type SettleAction = ServerAction | { kind: 'none' } | { kind: 'retry' };
@@ -26,8 +28,8 @@ export const MAX_EMITS = 3;
 export const DEFAULT_ACK_TIMEOUT_MS = 300_000;
 
 /** The name an action goes by in msg.email.settled.action and in the flow file. */
-export function actionName(action: SettleAction): string {
-  return action.kind;
+export function actionName(action: SettleAction): Exclude<SettleAction['kind'], 'return'> {
+  return action.kind === 'return' ? action.as : action.kind;
 }
 
 /** The flow-file properties that decide settling (SPEC "Contract, second stage"), as loose JSON. */

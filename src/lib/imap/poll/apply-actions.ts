@@ -25,6 +25,8 @@ function groupKey(action: ServerAction): string {
       return `flag:${action.flag}`;
     case 'move':
       return `move:${action.folder}`;
+    case 'return':
+      return `return:${action.folder}:${action.add.join(' ')}:${action.remove.join(' ')}`;
   }
 }
 
@@ -71,6 +73,10 @@ async function run(client: ImapFlow, action: ServerAction, uids: number[], fallb
       return deleteExactly(client, uids, fallbacks);
     case 'move':
       return moveExactly(client, uids, action.folder, fallbacks);
+    case 'return':
+      if (action.remove.length > 0 && !(await client.messageFlagsRemove(uids, action.remove, { uid: true, silent: true }))) return false;
+      if (action.add.length > 0 && !(await client.messageFlagsAdd(uids, action.add, { uid: true, silent: true }))) return false;
+      return moveExactly(client, uids, action.folder, fallbacks);
   }
 }
 
@@ -102,7 +108,7 @@ export async function applyActions(client: ImapFlow, owed: OwedAction[]): Promis
       continue;
     }
     if (!client.usable) throw new MailError('closed', 'the connection ended while settling');
-    const why = action.kind === 'move' ? await missingFolder(client, action.folder) : new MailError('protocol', `the server refused to settle with ${action.kind}`);
+    const why = action.kind === 'move' || action.kind === 'return' ? await missingFolder(client, action.folder) : new MailError('protocol', `the server refused to settle with ${action.kind}`);
     for (const uid of uids) result.failed.set(uid, why);
   }
   return result;

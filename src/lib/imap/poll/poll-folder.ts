@@ -29,7 +29,7 @@ export function folderScope(settings: { user: string; host: string; port: number
 
 /** The target folders the node's settle actions move emails into. */
 function targetFolders(policy: PollJob['policy']): string[] {
-  return [policy.onSuccess, policy.onFailure].flatMap((a) => (a.kind === 'move' ? [a.folder] : []));
+  return [policy.onSuccess, policy.onFailure].flatMap((a) => (a.kind === 'move' || a.kind === 'return' ? [a.folder] : []));
 }
 
 /**

@@ -2,7 +2,7 @@ import type { ImapFlow } from 'imapflow';
 import { MailError, classifyError } from '../../mail-error';
 import type { SettleJob, SettleOutcome } from '../../mail-source';
 import type { FolderProgress } from '../../progress-store';
-import { MAX_EMITS } from '../../settle/policy';
+import { MAX_EMITS, actionName } from '../../settle/policy';
 import { owe, settleOwed } from './ledger';
 import { folderPath } from './poll-folder';
 import { selectFolder } from './select-folder';
@@ -30,7 +30,7 @@ export function decideSettlements(scope: string, jobs: SettleJob[]): Decided {
     const uid = Number(job.id);
     if (!progress || progress.uidValidity !== job.uidValidity) {
       // The folder was recreated since the emit: this UID names another message now, or none.
-      decided.outcomes.push({ action: chosen.kind, ok: false, error: new MailError('protocol', 'the folder was recreated since the email was emitted') });
+      decided.outcomes.push({ action: actionName(chosen), ok: false, error: new MailError('protocol', 'the folder was recreated since the email was emitted') });
       continue;
     }
     const emits = progress.unsettled?.[uid] ?? 0;
@@ -53,7 +53,7 @@ export function decideSettlements(scope: string, jobs: SettleJob[]): Decided {
     }
     owe(progress, [{ uid, action: chosen }]);
     decided.serverWork.add(uid);
-    decided.outcomes.push({ action: chosen.kind, ok: false });
+    decided.outcomes.push({ action: actionName(chosen), ok: false });
   }
   if (progress) first.progress.set(scope, progress);
   return decided;

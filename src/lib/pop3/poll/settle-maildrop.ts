@@ -1,7 +1,7 @@
 import { MailError, classifyError } from '../../mail-error';
 import type { SettleJob, SettleOutcome } from '../../mail-source';
 import type { MaildropProgress } from '../../progress-store';
-import { MAX_EMITS } from '../../settle/policy';
+import { MAX_EMITS, actionName } from '../../settle/policy';
 import type { Pop3Client } from '../pop3-client';
 
 export interface DecidedMaildrop {
@@ -38,7 +38,7 @@ export function decideMaildrop(scope: string, jobs: SettleJob[]): DecidedMaildro
       decided.outcomes.push({ action: 'delete', ok: false });
     } else {
       progress.emitted.push(uidl);
-      decided.outcomes.push({ action: chosen.kind, ok: true });
+      decided.outcomes.push({ action: actionName(chosen), ok: true });
     }
   }
   store.set(scope, progress);
