@@ -14,7 +14,7 @@ export { helper };
 /** The compiled node modules, loaded from dist/ where their .html and locales sit beside them. */
 export type NodeInitializer = Parameters<typeof helper.load>[0];
 
-export function nodeModule(name: 'receive-connection' | 'receive-email' | 'send-connection' | 'send-email'): NodeInitializer {
+export function nodeModule(name: 'receive-connection' | 'receive-email' | 'send-connection' | 'send-email' | 'email-done'): NodeInitializer {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(path.join(repoRoot, 'dist', 'nodes', `${name}.js`));
 }
