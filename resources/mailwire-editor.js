@@ -71,11 +71,12 @@
 
     /**
      * A property validator: true for a good value, else the message `key` (or false before the
-     * node exists). It takes (v, opt) so that Node-RED shows the returned message.
+     * node exists). It takes (v, opt) so that Node-RED shows the returned message. isValid gets
+     * the value and the node (for rules that depend on its other properties).
      */
     function validator(isValid, key) {
         return function (v, opt) {
-            return isValid(v) || message(this, key);
+            return isValid(v, this) || message(this, key);
         };
     }
 
@@ -181,6 +182,8 @@
      *   icon        Font Awesome icon of the label, without "fa-"
      *   control     'text' (default), 'password', 'textarea', 'select', 'checkbox', 'number'
      *               or 'port'; the last two are kept by the node's own code (id <type>-<key>)
+     *   own         kept by the node's own code (id <type>-<key>) whatever the control, e.g. so
+     *               that a property absent from an older flow stays absent
      *   code        no spell checking (host names, addresses, PEM)
      *   secret      no autocompletion
      *   placeholder the placeholder placeholder.<key>
@@ -194,14 +197,18 @@
      *   labelAfter  a checkbox with its label after it, in a row of its own (<type>-<key>-row)
      *   after       a second control in the same row (a row without a label of its own)
      *   suffix      text after the control (a unit)
+     *   unit        a catalog key shown after the control (a unit in the editor's language)
+     * Each field row has the id <type>-<key>-row, so the node's code can show or hide it.
      * Other rows: { tip, id } a tip shared by several rows; { notice, id, level: 'warning' |
      * 'info' } a notice the node's code shows or hides (id <type>-<id>); { validate: true } the
-     * Validate button of a connection dialog with its result (#<type>-validate, …-validate-result).
+     * Validate button of a connection dialog with its result (#<type>-validate, …-validate-result);
+     * { section: id, title, rows } a group of rows under a heading that opens and closes it
+     * (#<type>-<id>-toggle, #<type>-<id>-body; see disclosure()).
      */
     function form(type, rows, options) {
         const prefix = options && options.config ? 'node-config-input-' : 'node-input-';
         const catalogKey = (key) => (key ? `${type}.${key}` : undefined);
-        const own = (row) => row.control === 'number' || row.control === 'port';
+        const own = (row) => row.own === true || row.control === 'number' || row.control === 'port';
         const controlId = (row) => (own(row) ? `${type}-${row.key}` : prefix + row.key);
         const tipId = (suffix) => `${type}-${suffix}-tip`;
 
@@ -261,20 +268,33 @@
         }
 
         function fieldRow(row) {
-            const $row = element('div', { class: row.labelAfter ? 'form-row mailwire-checkbox-only' : 'form-row', id: row.labelAfter ? `${type}-${row.key}-row` : undefined });
+            const $row = element('div', { class: row.labelAfter ? 'form-row mailwire-checkbox-only' : 'form-row', id: `${type}-${row.key}-row` });
             const parts = [row.labelAfter ? null : label(row), control(row)];
             if (row.hint) parts.push(element('label', { for: controlId(row), class: 'mailwire-inline', id: `${type}-${row.hintId || row.key}-hint`, 'data-i18n': catalogKey(row.hint) }));
             if (row.labelAfter) parts.push(element('label', { for: controlId(row), class: 'mailwire-inline', 'data-i18n': catalogKey(`label.${row.key}`) }));
             if (row.after) parts.push(control(row.after));
             if (row.suffix) parts.push(row.suffix);
+            if (row.unit) parts.push(element('span', { 'data-i18n': catalogKey(row.unit) }));
             // White space between the parts, as between tags in hand-written markup.
             parts.filter((part) => part !== null).forEach((part, i) => $row.append(i ? ' ' : '', part));
             return row.tip ? [$row, tip(row.key, row.tip)] : [$row];
         }
 
+        // A heading that opens and closes the rows below it (the disclosure pattern): a button
+        // with aria-expanded that controls the body; closed until the node's code opens it.
+        function section(row) {
+            const id = (part) => `${type}-${row.section}-${part}`;
+            const $toggle = element('button', { type: 'button', class: 'mailwire-section-toggle', id: id('toggle'), 'aria-expanded': 'false', 'aria-controls': id('body') })
+                .append(element('i', { class: 'fa fa-angle-right', 'aria-hidden': 'true' }), ' ', element('span', { 'data-i18n': catalogKey(row.title) }));
+            const $body = element('div', { class: 'mailwire-section-body', id: id('body'), role: 'group', 'aria-labelledby': id('toggle') });
+            for (const inner of row.rows) $body.append(build(inner));
+            return element('div', { class: 'mailwire-section', id: id('section') }).append(element('div', { class: 'mailwire-section-heading' }).append($toggle), $body.hide());
+        }
+
         function build(row) {
             if (row.validate) return [validateRow()];
             if (row.notice) return [notice(row)];
+            if (row.section) return [section(row)];
             if (!row.key) return [tip(row.id, row.tip)];
             return fieldRow(row);
         }
@@ -288,6 +308,31 @@
             $template = element('script', { type: 'text/html', 'data-template-name': type }).appendTo($configs.length ? $configs : document.body);
         }
         $template.text($form.prop('outerHTML'));
+    }
+
+    /**
+     * Sets up a section that form() wrote ({ section: id, … }) in the open dialog: its heading
+     * opens and closes it. open: whether it starts open. Returns { open(boolean), isOpen() }.
+     */
+    function disclosure(type, id, open) {
+        const $toggle = $(`#${type}-${id}-toggle`);
+        const $body = $(`#${type}-${id}-body`);
+        function set(opened) {
+            $toggle.attr('aria-expanded', opened ? 'true' : 'false');
+            $toggle.find('i.fa').toggleClass('fa-angle-right', !opened).toggleClass('fa-angle-down', opened);
+            $body.toggle(opened);
+        }
+        $toggle.on('click', function (event) {
+            event.preventDefault();
+            set($toggle.attr('aria-expanded') !== 'true');
+        });
+        set(open);
+        return { open: set, isOpen: () => $toggle.attr('aria-expanded') === 'true' };
+    }
+
+    /** Shows or hides the field rows of these properties of `type`'s form, each with its tip. */
+    function showRows(type, keys, visible) {
+        for (const key of keys) $(`#${type}-${key}-row, #${type}-${key}-tip`).toggle(visible);
     }
 
     /** The rows both connection dialogs have, after those of their own (Protocol). */
@@ -542,6 +587,8 @@
         setting,
         defaultPort,
         form,
+        disclosure,
+        showRows,
         connectionForm,
         failureText,
         connectionDialog,

@@ -31,7 +31,7 @@ declare function getComputedStyle(element: unknown): { backgroundImage: string }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
 type Catalog = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-type NodeFile = 'receive-connection' | 'receive-email' | 'send-connection' | 'send-email';
+type NodeFile = 'receive-connection' | 'receive-email' | 'send-connection' | 'send-email' | 'email-done';
 
 // What the editor under test was given: the build's copy of locales/ inside the staged package.
 let localesDir = path.join(repoRoot, 'locales');
@@ -133,7 +133,7 @@ describe('editor (real Node-RED with admin auth, Chromium)', { timeout: 240000 }
     for (const s of staged) s.remove();
   });
 
-  it('the palette shows receive email and send email under "email", with their icons', async () => {
+  it('the palette shows receive email, send email and email done under "email", with their icons', async () => {
     assert.ok(redReceive);
     const e = await editor(redReceive);
     const { page } = e;
@@ -142,6 +142,7 @@ describe('editor (real Node-RED with admin auth, Chromium)', { timeout: 240000 }
     for (const [type, label, icon] of [
       ['mailwire-receive-email', 'receive email', 'mailwire-receive.svg'],
       ['mailwire-send-email', 'send email', 'mailwire-send.svg'],
+      ['mailwire-email-done', 'email done', 'mailwire-done.svg'],
     ] as const) {
       const node = category.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
       assert.ok(await node.isVisible(), `${type} is not visible in the palette`);
@@ -166,7 +167,7 @@ describe('editor (real Node-RED with admin auth, Chromium)', { timeout: 240000 }
       assert.ok(width > 0, `${icon} does not decode as an image`);
     }
     // Both config nodes are registered, but config nodes never show in the palette.
-    assert.equal(await category.locator('.red-ui-palette-node').count(), 2);
+    assert.equal(await category.locator('.red-ui-palette-node').count(), 3);
     await screenshot(page, 'palette', page.locator('#red-ui-palette'));
     assertNoPageErrors(e);
     await e.context.close();
@@ -186,9 +187,13 @@ describe('editor (real Node-RED with admin auth, Chromium)', { timeout: 240000 }
         const nodeHelp = await helpFromDialog(page, helpOpening(lang, nodeFile));
         assert.ok(nodeHelp.includes(helpOpening(lang, nodeFile)), `help of ${nodeFile} (${lang}) not shown: ${nodeHelp.slice(0, 200)}`);
         if (nodeFile === 'receive-email') {
-          // Push and the first-run choice are explained, by the names the dialog gives them.
+          // Push, the first-run choice, settling and sharing are explained, by the names the dialog gives them.
           const texts = catalog(lang, nodeFile);
-          for (const expected of [texts.label.push, 'IDLE', texts.label.start, texts.option.start.all, texts.option.start.new, texts.mode['no-idle'], texts.mode.pop3]) {
+          for (const expected of [
+            texts.label.push, 'IDLE', texts.label.start, texts.option.start.all, texts.option.start.new, texts.mode['no-idle'], texts.mode.pop3,
+            texts.label.settleSection, texts.label.settle, texts.option.settle.emit, texts.option.settle.ack, texts.label.onSuccess, texts.label.onFailure,
+            texts.option.onFailure.leave, texts.label.ackTimeout, 'Email Done', 'Catch', 'msg.email.key', texts.label.shared, texts.label.lease, 'IMAP', ' 3 ',
+          ]) {
             assert.ok(nodeHelp.includes(expected), `help of ${nodeFile} (${lang}) does not mention "${expected}"`);
           }
         }
@@ -211,6 +216,23 @@ describe('editor (real Node-RED with admin auth, Chromium)', { timeout: 240000 }
         await closeConnectionDialog(page, 'cancel');
         await closeNodeDialog(page, 'cancel');
       }
+
+      // Email Done: its dialog and its help.
+      const done = catalog(lang, 'email-done');
+      const doneId = await dropNode(page, 'mailwire-email-done', 640, 120);
+      await openNodeDialog(page, doneId);
+      assert.equal(collapse(await page.locator('label[for="node-input-result"]').innerText()), done.label.result);
+      assert.deepEqual((await page.locator('#node-input-result option').allInnerTexts()).map(collapse), [done.option.auto, done.option.success, done.option.failure]);
+      assert.equal(await page.locator('#node-input-result').inputValue(), 'auto');
+      const doneHelp = await helpFromDialog(page, helpOpening(lang, 'email-done'));
+      assert.ok(doneHelp.includes(helpOpening(lang, 'email-done')), `help of email-done (${lang}) not shown: ${doneHelp.slice(0, 200)}`);
+      for (const expected of ['msg.email.settled', 'email.settled', 'Catch', '{ result, action, ok }', done.option.success, done.option.failure, String(done.status.owed).split(': ').pop()]) {
+        assert.ok(doneHelp.includes(expected), `help of email-done (${lang}) does not mention "${expected}"`);
+      }
+      await screenshot(page, `help-email-done-${lang}`);
+      await page.locator('#node-input-result').selectOption('failure');
+      await closeNodeDialog(page, 'ok');
+      assert.equal(await page.evaluate((n) => RED.nodes.node(n).result, doneId), 'failure');
       assertNoPageErrors(e);
       await e.context.close();
     });
@@ -518,6 +540,160 @@ describe('editor (real Node-RED with admin auth, Chromium)', { timeout: 240000 }
         const saved = await page.evaluate((n) => ({ push: RED.nodes.node(n).push, start: RED.nodes.node(n).start }), full);
         assert.deepEqual(saved, expected, `${full}: what the dialog saved`);
       }
+    }
+    assertNoPageErrors(e);
+    await e.context.close();
+  });
+
+  it('Receive Email: the After processing section (closed at the defaults, what shows when), POP3 offers only what POP3 can do, old nodes save unchanged', async () => {
+    assert.ok(redReceive);
+    const e = await editor(redReceive);
+    const { page } = e;
+    const en = catalog('en-US', 'receive-email');
+    const T = 'mailwire-receive-email';
+    const toggle = page.locator(`#${T}-settle-toggle`);
+    const body = page.locator(`#${T}-settle-body`);
+    const field = (key: string) => page.locator(`#${T}-${key}`);
+    const row = (key: string) => page.locator(`#${T}-${key}-row`);
+    const SETTLE_PROPS = ['settle', 'onSuccess', 'successFolder', 'successFlag', 'onFailure', 'failureFolder', 'failureFlag', 'ackTimeout', 'shared', 'lease'];
+    /** Which rows of the section show, by property. */
+    async function shown(): Promise<Record<string, boolean>> {
+      const out: Record<string, boolean> = {};
+      for (const key of SETTLE_PROPS) out[key] = await row(key).isVisible();
+      return out;
+    }
+    /** The options a select offers (the ones not hidden). */
+    async function offered(key: string): Promise<string[]> {
+      return field(key).locator('option:not([hidden])').evaluateAll((options) => options.map((o) => String(o.getAttribute('value'))));
+    }
+    /** The node's settle properties as the editor holds them and as they would be exported. */
+    async function saved(id: string): Promise<Record<string, unknown>> {
+      return page.evaluate(({ n, props }) => {
+        const exported = RED.nodes.convertNode(RED.nodes.node(n));
+        return Object.fromEntries(props.filter((p: string) => p in exported && exported[p] !== undefined).map((p: string) => [p, exported[p]]));
+      }, { n: id, props: [...SETTLE_PROPS, 'pop3Delete'] });
+    }
+
+    // A node from the palette: closed, the heading labelled, everything at the runtime's defaults.
+    const id = await dropNode(page, T, 220, 140);
+    await openNodeDialog(page, id);
+    assert.equal(collapse(await toggle.innerText()), en.label.settleSection);
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+    assert.equal(await body.isVisible(), false, 'closed for a node at the defaults');
+    await screenshot(page, 'receive-email-settle-closed', topTray(page));
+    await toggle.click();
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+    await body.waitFor({ state: 'visible' });
+    assert.equal(collapse(await page.locator(`label[for="${T}-settle"]`).innerText()), en.label.settle);
+    assert.deepEqual((await field('settle').locator('option').allInnerTexts()).map(collapse), [en.option.settle.emit, en.option.settle.ack]);
+    assert.deepEqual(
+      { settle: await field('settle').inputValue(), onSuccess: await field('onSuccess').inputValue(), onFailure: await field('onFailure').inputValue(), ackTimeout: await field('ackTimeout').inputValue(), lease: await field('lease').inputValue(), shared: await field('shared').isChecked() },
+      { settle: 'emit', onSuccess: 'seen', onFailure: 'retry', ackTimeout: '300', lease: '120', shared: false },
+    );
+    // Settled on emit: After success only; no failure, no timeout, no lease.
+    assert.deepEqual(await shown(), { settle: true, onSuccess: true, successFolder: false, successFlag: false, onFailure: false, failureFolder: false, failureFlag: false, ackTimeout: false, shared: true, lease: false });
+    assert.equal(collapse(await page.locator(`#${T}-settle-emit`).innerText()), en.hint['settle-emit']);
+    assert.equal(await page.locator(`#${T}-settle-ack`).isVisible(), false);
+    // Without an action of its own, After success follows Unseen Only, as the runtime does.
+    await page.locator('#node-input-unseenOnly').uncheck();
+    assert.equal(await field('onSuccess').inputValue(), 'none');
+    await page.locator('#node-input-unseenOnly').check();
+    assert.equal(await field('onSuccess').inputValue(), 'seen');
+    // The folder shows for move only, the flag for flag only.
+    await field('onSuccess').selectOption('move');
+    assert.deepEqual([await row('successFolder').isVisible(), await row('successFlag').isVisible()], [true, false]);
+    assert.match(String(await field('successFolder').getAttribute('class')), /input-error/, 'move needs a folder');
+    await field('successFolder').fill('Done');
+    assert.doesNotMatch(String(await field('successFolder').getAttribute('class')), /input-error/);
+    await field('onSuccess').selectOption('flag');
+    assert.deepEqual([await row('successFolder').isVisible(), await row('successFlag').isVisible()], [false, true]);
+    await field('successFlag').fill('not a flag');
+    assert.match(String(await field('successFlag').getAttribute('class')), /input-error/);
+    await field('successFlag').fill('\\Flagged');
+    assert.doesNotMatch(String(await field('successFlag').getAttribute('class')), /input-error/);
+    await field('onSuccess').selectOption('move');
+    // Acknowledged: After failure and the timeout appear; its folder and flag as for success.
+    await field('settle').selectOption('ack');
+    assert.equal(collapse(await page.locator(`#${T}-settle-ack`).innerText()), en.hint['settle-ack']);
+    assert.deepEqual(await shown(), { settle: true, onSuccess: true, successFolder: true, successFlag: false, onFailure: true, failureFolder: false, failureFlag: false, ackTimeout: true, shared: true, lease: false });
+    await field('onFailure').selectOption('flag');
+    assert.deepEqual([await row('failureFolder').isVisible(), await row('failureFlag').isVisible()], [false, true]);
+    await field('onFailure').selectOption('move');
+    assert.deepEqual([await row('failureFolder').isVisible(), await row('failureFlag').isVisible()], [true, false]);
+    await field('failureFolder').fill('Failed');
+    await field('ackTimeout').fill('60');
+    // Shared: the lease appears.
+    await field('shared').check();
+    assert.equal(await row('lease').isVisible(), true);
+    await field('lease').fill('90');
+    await screenshot(page, 'receive-email-settle-open', topTray(page));
+    await closeNodeDialog(page, 'ok');
+    assert.deepEqual(await saved(id), { settle: 'ack', onSuccess: 'move', successFolder: 'Done', successFlag: '\\Flagged', onFailure: 'move', failureFolder: 'Failed', ackTimeout: 60, shared: true, lease: 90, pop3Delete: false });
+    // Opened again: open, as saved.
+    await openNodeDialog(page, id);
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'true', 'open for a node that settles on acknowledgement');
+    await body.waitFor({ state: 'visible' });
+    assert.deepEqual([await field('settle').inputValue(), await field('onSuccess').inputValue(), await field('failureFolder').inputValue()], ['ack', 'move', 'Failed']);
+
+    // POP3: only delete or leave after success, retry or leave after failure; no sharing.
+    await openConnectionDialog(page, 'add');
+    await page.locator('#node-config-input-protocol').selectOption('pop3');
+    await page.locator('#node-config-input-host').fill('localhost');
+    await closeConnectionDialog(page, 'ok');
+    await page.locator(`#${T}-pop3-action`).waitFor({ state: 'visible' });
+    assert.equal(collapse(await page.locator(`#${T}-pop3-action`).innerText()), en.warning['pop3-action']);
+    assert.deepEqual(await offered('onSuccess'), ['move', 'delete', 'none'], 'POP3 actions, and the one set before (flagged)');
+    await field('onSuccess').selectOption('delete');
+    assert.deepEqual(await offered('onSuccess'), ['delete', 'none']);
+    await field('onFailure').selectOption('retry');
+    assert.deepEqual(await offered('onFailure'), ['retry', 'seen']);
+    assert.equal(collapse(await field('onFailure').locator('option[value="seen"]').innerText()), en.option.onFailure.leave);
+    await page.locator(`#${T}-pop3-action`).waitFor({ state: 'hidden' });
+    // Shared was on: it stays in view with a warning until cleared; then only a note.
+    assert.equal(await row('shared').isVisible(), true);
+    assert.equal(collapse(await page.locator(`#${T}-pop3-shared-on`).innerText()), en.warning['pop3-shared']);
+    assert.equal(await row('lease').isVisible(), false);
+    await field('shared').uncheck();
+    await row('shared').waitFor({ state: 'hidden' });
+    assert.equal(collapse(await page.locator(`#${T}-pop3-shared`).innerText()), en.hint['pop3-shared']);
+    await screenshot(page, 'receive-email-settle-pop3', topTray(page));
+    await closeNodeDialog(page, 'ok');
+    assert.deepEqual(await saved(id), { settle: 'ack', onSuccess: 'delete', successFolder: 'Done', successFlag: '\\Flagged', onFailure: 'retry', failureFolder: 'Failed', ackTimeout: 60, shared: false, lease: 90, pop3Delete: true });
+
+    // Old nodes (no settle properties), imported as the Import dialog does: IMAP with and without
+    // Unseen Only, POP3 with and without "delete after emitting".
+    const old = [
+      { id: 'mw-old-imap', connection: 'mw-old-imap-conn', unseenOnly: true, y: 260, expected: 'seen', open: false },
+      { id: 'mw-old-imap-all', connection: 'mw-old-imap-conn', unseenOnly: false, y: 320, expected: 'none', open: false },
+      { id: 'mw-old-pop3', connection: 'mw-old-pop3-conn', unseenOnly: true, pop3Delete: false, y: 380, expected: 'none', open: false },
+      { id: 'mw-old-pop3-delete', connection: 'mw-old-pop3-conn', unseenOnly: true, pop3Delete: true, y: 440, expected: 'delete', open: true },
+    ];
+    await page.evaluate((nodes) => {
+      const z = RED.workspaces.active();
+      const flow = [
+        { id: 'mw-old-imap-conn', type: 'mailwire-receive-connection', name: 'old imap', protocol: 'imap', host: 'imap.example.com', port: 993, security: 'tls', certificate: '' },
+        { id: 'mw-old-pop3-conn', type: 'mailwire-receive-connection', name: 'old pop3', protocol: 'pop3', host: 'pop.example.com', port: 995, security: 'tls', certificate: '' },
+        ...nodes.map((n: Record<string, unknown>) => ({
+          id: n.id, type: 'mailwire-receive-email', z, x: 400, y: n.y, wires: [[]], name: '', connection: n.connection, folder: '',
+          unseenOnly: n.unseenOnly, delay: 5, delayUnit: 's', maxEmails: 5, push: false, start: 'all', sizeLimit: 25,
+          ...(n.pop3Delete === undefined ? {} : { pop3Delete: n.pop3Delete }),
+        })),
+      ];
+      RED.view.importNodes(flow, { generateIds: false, touchImport: true });
+    }, old);
+    for (const n of old) {
+      const before = await saved(n.id);
+      const history = await page.evaluate(() => RED.history.depth());
+      await openNodeDialog(page, n.id);
+      assert.equal(await toggle.getAttribute('aria-expanded'), String(n.open), `${n.id}: the section is ${n.open ? 'open' : 'closed'}`);
+      assert.deepEqual(
+        { settle: await field('settle').inputValue(), onSuccess: await field('onSuccess').inputValue(), onFailure: await field('onFailure').inputValue(), ackTimeout: await field('ackTimeout').inputValue() },
+        { settle: 'emit', onSuccess: n.expected, onFailure: 'retry', ackTimeout: '300' },
+        `${n.id}: what the dialog shows`,
+      );
+      await closeNodeDialog(page, 'ok');
+      assert.deepEqual(await saved(n.id), before, `${n.id}: saved without changes, it gained nothing`);
+      assert.equal(await page.evaluate(() => RED.history.depth()), history, `${n.id}: the editor recorded no change`);
     }
     assertNoPageErrors(e);
     await e.context.close();

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../support/servers';
 
-const NODE_FILES = ['receive-connection', 'receive-email', 'send-connection', 'send-email'];
+const NODE_FILES = ['receive-connection', 'receive-email', 'send-connection', 'send-email', 'email-done'];
 /** What the editor files load from resources/ (Node-RED serves it at resources/<module>/). */
 const RESOURCE_FILES = ['resources/mailwire-editor.js', 'resources/mailwire-editor.css', 'resources/mailwire-failure-text.js'];
 
@@ -28,6 +28,7 @@ function builtFiles(root: string): string[] {
     ...['en-US', 'ja'].flatMap((lang) => NODE_FILES.flatMap((f) => [`dist/nodes/locales/${lang}/${f}.json`, `dist/nodes/locales/${lang}/${f}.html`])),
     'dist/nodes/icons/mailwire-receive.svg',
     'dist/nodes/icons/mailwire-send.svg',
+    'dist/nodes/icons/mailwire-done.svg',
   ];
 }
 

@@ -11,19 +11,21 @@ import { composeMail } from '../../src/lib/smtp/outgoing-mail';
 import type { NodeInitializer } from '../support/flows';
 import { coreNode, helper, nodeModule } from '../support/flows';
 import { nodeRedSuite } from '../support/node-red-suite';
-import { appendMessages, certificatePem, repoRoot, sendSettings, serverInfo, simpleMessage, uniqueUser, waitForMessages } from '../support/servers';
+import { adminClient, appendMessages, certificatePem, listMailbox, repoRoot, sendSettings, serverInfo, simpleMessage, uniqueUser, waitForMessages } from '../support/servers';
 import { sleep, until } from '../support/wait';
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
 type Flow = Parameters<typeof helper.load>[1];
 
-const OUR_TYPES = ['mailwire-receive-connection', 'mailwire-receive-email', 'mailwire-send-connection', 'mailwire-send-email'];
+const OUR_TYPES = ['mailwire-receive-connection', 'mailwire-receive-email', 'mailwire-send-connection', 'mailwire-send-email', 'mailwire-email-done'];
 const CORE_FILES: Record<string, string> = {
   comment: 'common/90-comment.js',
   inject: 'common/20-inject.js',
   debug: 'common/21-debug.js',
   change: 'function/15-change.js',
   switch: 'function/10-switch.js',
+  function: 'function/10-function.js',
+  catch: 'common/25-catch.js',
   'http request': 'network/21-httprequest.js',
 };
 const examplesDir = path.join(repoRoot, 'examples');
@@ -82,7 +84,7 @@ describe('example flows', () => {
         if (typeof node.host === 'string') assert.match(node.host, /(^|\.)example\.(com|org|net)$/, `${file}: placeholder host`);
       }
     }
-    for (const type of ['mailwire-receive-email', 'mailwire-send-email']) assert.ok(used.has(type), `${type} is in an example`);
+    for (const type of ['mailwire-receive-email', 'mailwire-send-email', 'mailwire-email-done']) assert.ok(used.has(type), `${type} is in an example`);
   });
 
   for (const file of exampleFiles) {
@@ -174,5 +176,43 @@ describe('example flows', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('file into Done or Failed, end to end: each email is acknowledged once, and moved by its result', async () => {
+    const mailbox = uniqueUser('ex5');
+    // The folders the example's comment asks the user to create.
+    const client = await adminClient(mailbox);
+    try {
+      for (const folder of ['Done', 'Failed']) await client.mailboxCreate(folder);
+    } finally {
+      await client.logout().catch(() => undefined);
+    }
+    const subjects = ['order 1', 'please fail this one', 'order 2', 'FAIL: order 3', 'order 4'];
+    const fails = (subject: string): boolean => /fail/i.test(subject);
+    await appendMessages(mailbox, subjects.map((s) => simpleMessage(s)));
+    const example = readExample('05 Process each email and file it into Done or Failed.json');
+    const { flow, credentials } = retarget(example, mailbox);
+    await helper.load(initializers(example), flow, credentials);
+    const emitted = spyOn(String(example.find((n) => n.type === 'change')?.id));
+    const settled = spyOn(String(example.find((n) => n.type === 'debug')?.id));
+
+    await until(() => settled.length === subjects.length, 20000, 'every email at the debug node, settled');
+    await until(async () => (await listMailbox(mailbox, 'Done')).length + (await listMailbox(mailbox, 'Failed')).length === subjects.length, 10000, 'every email in Done or Failed', 200);
+    assert.deepEqual((await listMailbox(mailbox, 'Done')).map((m) => m.subject).sort(), subjects.filter((s) => !fails(s)).sort());
+    assert.deepEqual((await listMailbox(mailbox, 'Failed')).map((m) => m.subject).sort(), subjects.filter(fails).sort());
+    assert.deepEqual(await listMailbox(mailbox), [], 'nothing left in the inbox');
+
+    type Settled = { topic: string; email: { key: string; settled: unknown } };
+    const results = (settled as unknown as Settled[]).map((m) => ({ subject: m.topic, settled: m.email.settled }));
+    assert.deepEqual(
+      results.sort((a, b) => a.subject.localeCompare(b.subject)),
+      [...subjects].sort((a, b) => a.localeCompare(b)).map((subject) => ({ subject, settled: { result: fails(subject) ? 'failure' : 'success', action: 'move', ok: true } })),
+    );
+    // Each email once: emitted once, settled once, even after a few more polls.
+    await sleep(1500);
+    const keys = (messages: NodeMessage[]): string[] => (messages as unknown as Settled[]).map((m) => m.email.key);
+    assert.equal(new Set(keys(emitted)).size, subjects.length);
+    assert.equal(emitted.length, subjects.length, 'each email emitted once');
+    assert.equal(settled.length, subjects.length, 'each email settled once');
   });
 });

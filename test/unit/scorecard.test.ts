@@ -12,7 +12,7 @@ const repoRoot = path.resolve(__dirname, '..', '..', '..');
 const script = path.join(repoRoot, 'scripts', 'scorecard.mjs');
 
 const RULES = ['scoped-name', 'license', 'repository', 'keyword', 'node-red-version', 'engines-node', 'dependencies', 'node-sets', 'html-register-type', 'examples', 'readme'];
-const TYPES = ['mailwire-receive-connection', 'mailwire-receive-email', 'mailwire-send-connection', 'mailwire-send-email'];
+const TYPES = ['mailwire-email-done', 'mailwire-receive-connection', 'mailwire-receive-email', 'mailwire-send-connection', 'mailwire-send-email'];
 
 interface RuleResult {
   id: string;
@@ -72,8 +72,8 @@ describe('flow library scorecard', () => {
       assert.match(results.get('html-register-type')?.detail ?? '', new RegExp(type));
       assert.match(results.get('readme')?.detail ?? '', new RegExp(type));
     }
-    // Config nodes need no example of their own; the other two must be in one.
-    assert.match(results.get('examples')?.detail ?? '', /use mailwire-receive-email, mailwire-send-email$/);
+    // Config nodes need no example of their own; the other three must be in one.
+    assert.match(results.get('examples')?.detail ?? '', /use mailwire-email-done, mailwire-receive-email, mailwire-send-email$/);
     assert.match(results.get('node-red-version')?.detail ?? '', /admits 5\.0\.7, 4\.1\.8/);
   });
 
