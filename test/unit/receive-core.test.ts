@@ -18,7 +18,7 @@ import { Exclusive } from '../../src/lib/receive/exclusive';
 import { FailureStreak, TEMPORARY_GRACE_MS } from '../../src/lib/receive/failure-streak';
 import type { Mailbox, MailboxSubscriber, ReceiveMode } from '../../src/lib/receive/mailbox';
 import { Receiver } from '../../src/lib/receive/receiver';
-import { actionName, settlePolicy } from '../../src/lib/settle/policy';
+import { actionName, policyProblem, resultOf, settlePolicy } from '../../src/lib/settle/policy';
 import type { ReceiverEvents, ReceiverStatus } from '../../src/lib/receive/receiver';
 import { sleep, until } from '../support/wait';
 
@@ -333,5 +333,34 @@ describe('Receiver over a stand-in mailbox', () => {
     assert.equal(store.removed, true);
     await sleep(50);
     assert.equal(mailbox.jobs.length, polls, 'no poll after close');
+  });
+});
+
+describe('settle policy from the flow-file properties', () => {
+  it('absent properties mean what older flows did', () => {
+    assert.deepEqual(settlePolicy({}, 'imap'), { mode: 'emit', onSuccess: { kind: 'seen' }, onFailure: { kind: 'retry' }, ackTimeoutMs: 300_000 });
+    assert.deepEqual(settlePolicy({ unseenOnly: false }, 'imap').onSuccess, { kind: 'none' });
+    assert.deepEqual(settlePolicy({ pop3Delete: true }, 'pop3').onSuccess, { kind: 'delete' });
+    assert.deepEqual(settlePolicy({}, 'pop3').onSuccess, { kind: 'none' });
+    assert.deepEqual(settlePolicy({ pop3Delete: true, onSuccess: 'none' }, 'pop3').onSuccess, { kind: 'none' }, 'onSuccess wins over pop3Delete');
+  });
+  it('reads every action with its folder or flag, and the timeout', () => {
+    const p = settlePolicy({ settle: 'ack', onSuccess: 'move', successFolder: ' Done ', onFailure: 'flag', failureFlag: '$Failed', ackTimeout: '7' }, 'imap');
+    assert.deepEqual(p, { mode: 'ack', onSuccess: { kind: 'move', folder: 'Done' }, onFailure: { kind: 'flag', flag: '$Failed' }, ackTimeoutMs: 7000 });
+  });
+  it('refuses what the connection cannot do, and does not hold After failure against settle emit', () => {
+    assert.equal(policyProblem(settlePolicy({ onSuccess: 'move' }, 'imap'), 'imap'), 'success-folder');
+    assert.equal(policyProblem(settlePolicy({ settle: 'ack', onFailure: 'move' }, 'imap'), 'imap'), 'failure-folder');
+    assert.equal(policyProblem(settlePolicy({ onFailure: 'move' }, 'imap'), 'imap'), null);
+    assert.equal(policyProblem(settlePolicy({ settle: 'ack', onSuccess: 'flag', successFlag: 'two words' }, 'imap'), 'imap'), 'success-flag');
+    assert.equal(policyProblem(settlePolicy({ settle: 'ack', onSuccess: 'flag', successFlag: '\\Flagged' }, 'imap'), 'imap'), null);
+    assert.equal(policyProblem(settlePolicy({ settle: 'ack', onSuccess: 'move', successFolder: 'Done' }, 'pop3'), 'pop3'), 'pop3-action');
+    assert.equal(policyProblem(settlePolicy({ settle: 'ack', onSuccess: 'delete' }, 'pop3'), 'pop3'), null);
+  });
+  it('Email Done result: fixed, or failure when a Catch node set msg.error', () => {
+    assert.equal(resultOf(undefined, {}), 'success');
+    assert.equal(resultOf('auto', { error: { message: 'x' } }), 'failure');
+    assert.equal(resultOf('success', { error: { message: 'x' } }), 'success');
+    assert.equal(resultOf('failure', {}), 'failure');
   });
 });

@@ -92,9 +92,13 @@ export function isSettableFlag(flag: string): boolean {
   return /^[^\s()\]{%*"\\\x00-\x1f\x7f]+$/.test(flag) && flag.length <= 100;
 }
 
-/** A setting the connection cannot carry out, or null. POP3 can only delete or leave an email. */
+/**
+ * A setting the connection cannot carry out, or null. POP3 can only delete or leave an email.
+ * After failure matters only with settle ack: on emit nothing can fail, so it is not held against a node.
+ */
 export function policyProblem(policy: SettlePolicy, protocol: 'imap' | 'pop3'): PolicyProblem {
-  const { onSuccess, onFailure } = policy;
+  const { onSuccess } = policy;
+  const onFailure: SettleAction = policy.mode === 'ack' ? policy.onFailure : { kind: 'retry' };
   if (protocol === 'pop3') {
     const pop3Ok = (a: SettleAction): boolean => a.kind === 'delete' || a.kind === 'none' || a.kind === 'retry' || a.kind === 'seen';
     return pop3Ok(onSuccess) && pop3Ok(onFailure) ? null : 'pop3-action';
