@@ -30,6 +30,7 @@ const TYPES: Record<string, string> = {
   'mailwire-receive-email': 'mailwire-receive-email',
   'mailwire-send-connection': 'mailwire-send-connection',
   'mailwire-send-email': 'mailwire-send-email',
+  'mailwire-email-done': 'mailwire-email-done',
 };
 const LANGS = ['en-US', 'ja'];
 const localeFiles = LANGS.flatMap((lang) => fs.readdirSync(path.join(repoRoot, 'locales', lang)).map((f) => `${lang}/${f}`));
@@ -168,7 +169,7 @@ describe('palette install from the npm tarball', () => {
     assert.deepEqual(stray, [], 'no development dependency installed');
   });
 
-  it('loads all four node sets from the installed copy, enabled, with no error', async () => {
+  it('loads all five node sets from the installed copy, enabled, with no error', async () => {
     const list = await getJson<Array<{ id: string; module: string; name: string; types: string[]; enabled: boolean; err?: unknown; version: string }>>('/nodes');
     const ours = list.filter((n) => n.module === MODULE);
     assert.deepEqual(ours.map((n) => n.name).sort(), Object.keys(NODE_SETS).sort());
@@ -186,7 +187,7 @@ describe('palette install from the npm tarball', () => {
     const module = await getJson<{ local: boolean; path: string; version: string; nodes: unknown[] }>(`/nodes/${MODULE}`);
     assert.equal(module.local, true, 'found in the user directory');
     assert.equal(module.version, pkg.version);
-    assert.equal(module.nodes.length, 4);
+    assert.equal(module.nodes.length, Object.keys(NODE_SETS).length);
     assert.ok(fs.realpathSync(module.path).startsWith(fs.realpathSync(userDir)), `loaded from the user directory, not the working tree: ${module.path}`);
   });
 
