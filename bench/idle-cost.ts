@@ -256,9 +256,9 @@ async function main(): Promise<number> {
   process.stdout.write(
     `idle-50: one Node-RED process, ${NODES} Receive Email nodes (each its own connection and mailbox, IMAPS), empty mailboxes; per state ${WARMUP_MS / 1000} s warm-up, ${MEASURE_MS / 1000} s measured\n`,
   );
+  const red = await NodeRedProcess.start();
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mailwire-bench-idle-'));
   const file = path.join(out, 'emitted.txt');
-  const red = await NodeRedProcess.start();
   const pid = red.pid;
   const results: Measured[] = [];
   const allUsers: string[] = [];
