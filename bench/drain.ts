@@ -17,11 +17,13 @@ import { ImapFlow } from 'imapflow';
 import Pop3Command from 'node-pop3';
 import { certificatePem, listMailbox, repoRoot, serverInfo, uniqueUser, writeMaildir } from '../test/support/servers';
 import { attachmentMessage, drainMessage } from './messages';
-import type { ChildMessage, Implementation, JobSpec, RunResult, Scenario } from './protocol';
+import { DRAIN_OPTIONS, PLANS } from './plans';
+import type { Plan } from './plans';
+import type { ChildMessage, JobSpec, RunResult, Scenario } from './protocol';
 
 // ---- options ------------------------------------------------------------------------------
 
-const OPTIONS = ['count', 'attachment-mib', 'timeout-s', 'stall-s', 'repeat', 'json'];
+const OPTIONS = DRAIN_OPTIONS;
 for (const arg of process.argv.slice(2)) {
   if (arg.startsWith('--') && !OPTIONS.some((name) => arg.startsWith(`--${name}=`))) {
     process.stderr.write(`unknown option ${arg}; options: ${OPTIONS.map((name) => `--${name}=…`).join(' ')}\n`);
@@ -47,38 +49,6 @@ const FILTERS = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const MiB = 1024 * 1024;
 
 // ---- the runs -----------------------------------------------------------------------------
-
-interface Plan {
-  id: string;
-  scenario: Scenario;
-  protocol: 'imap' | 'pop3';
-  implementation: Implementation;
-  implementationLabel: string;
-  /** -1: run only when the attachment message is over the node's default Size limit, with the setting raised above it. */
-  sizeLimitMiB?: number;
-}
-
-const OURS = 'mailwire receive-email node';
-const OURS_RAISED = 'mailwire node, Size limit raised';
-const IMAPFLOW = 'imapflow + mailparser';
-const NODE_POP3 = 'node-pop3 RETR loop + mailparser';
-
-const PLANS: Plan[] = [
-  { id: 'imap-idle-node', scenario: 'idle', protocol: 'imap', implementation: 'node', implementationLabel: OURS },
-  { id: 'imap-idle-imapflow', scenario: 'idle', protocol: 'imap', implementation: 'imapflow', implementationLabel: IMAPFLOW },
-  { id: 'pop3-idle-node', scenario: 'idle', protocol: 'pop3', implementation: 'node', implementationLabel: OURS },
-  { id: 'pop3-idle-node-pop3', scenario: 'idle', protocol: 'pop3', implementation: 'node-pop3', implementationLabel: NODE_POP3 },
-  { id: 'imap-drain-node', scenario: 'drain', protocol: 'imap', implementation: 'node', implementationLabel: OURS },
-  { id: 'imap-drain-imapflow', scenario: 'drain', protocol: 'imap', implementation: 'imapflow', implementationLabel: IMAPFLOW },
-  { id: 'pop3-drain-node', scenario: 'drain', protocol: 'pop3', implementation: 'node', implementationLabel: OURS },
-  { id: 'pop3-drain-node-pop3', scenario: 'drain', protocol: 'pop3', implementation: 'node-pop3', implementationLabel: NODE_POP3 },
-  { id: 'imap-attachment-node', scenario: 'attachment', protocol: 'imap', implementation: 'node', implementationLabel: OURS },
-  { id: 'imap-attachment-node-raised', scenario: 'attachment', protocol: 'imap', implementation: 'node', implementationLabel: OURS_RAISED, sizeLimitMiB: -1 },
-  { id: 'imap-attachment-imapflow', scenario: 'attachment', protocol: 'imap', implementation: 'imapflow', implementationLabel: IMAPFLOW },
-  { id: 'pop3-attachment-node', scenario: 'attachment', protocol: 'pop3', implementation: 'node', implementationLabel: OURS },
-  { id: 'pop3-attachment-node-raised', scenario: 'attachment', protocol: 'pop3', implementation: 'node', implementationLabel: OURS_RAISED, sizeLimitMiB: -1 },
-  { id: 'pop3-attachment-node-pop3', scenario: 'attachment', protocol: 'pop3', implementation: 'node-pop3', implementationLabel: NODE_POP3 },
-];
 
 function scenarioLabel(plan: Plan): string {
   const proto = plan.protocol.toUpperCase();

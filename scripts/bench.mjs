@@ -1,12 +1,16 @@
 #!/usr/bin/env node
-// Runs the receive benchmark compiled to .build/bench/drain.js (npm run bench builds it first),
-// with the private mail servers started for the run and stopped after, unless they were already
-// up. Arguments are passed on: `npm run bench -- pop3-drain --count=200`.
+// Runs the benchmark's parts compiled to .build/bench/ (npm run bench builds them first): the
+// receive drain (drain.js), the send bench (send.js), push latency (push.js) and the idle cost of
+// 50 nodes (idle-cost.js), with the private mail servers started for the run and stopped after,
+// unless they were already up. Words pick runs by id (bench/plans.ts lists them):
+// `npm run bench -- pop3-drain push-latency`; each `--name=value` option goes to the part that
+// knows it: `npm run bench -- pop3-drain --count=200`; `--no-send` leaves the send bench out.
 //
 // The bench runs for minutes and every build wipes dist/ and .build/, so it runs from a private
 // copy of both (node_modules linked in): a rebuild meanwhile cannot pull files from under it, and
 // every run measures the same code.
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import * as servers from './mail-servers.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const entry = path.join(root, '.build', 'bench', 'drain.js');
+const entry = path.join(root, '.build', 'bench', 'plans.js');
 
 function portOpen(port) {
   return new Promise((resolve) => {
@@ -30,30 +34,46 @@ if (!fs.existsSync(entry)) {
   process.exit(1);
 }
 
+const args = process.argv.slice(2);
+const { PARTS } = createRequire(import.meta.url)(entry);
+const filters = args.filter((a) => !a.startsWith('--'));
+const options = args.filter((a) => a.startsWith('--') && a !== '--no-send');
+const known = PARTS.flatMap((part) => part.options);
+const optionName = (arg) => arg.slice(2).split('=')[0];
+const unknown = options.filter((arg) => !arg.includes('=') || !known.includes(optionName(arg)));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown option ${unknown.join(' ')}; options: ${known.map((name) => `--${name}=…`).join(' ')} --no-send\n`);
+  process.exit(2);
+}
+// A word picks every run whose id contains it; a part runs when it has a run picked.
+const matching = (part) => filters.filter((word) => part.ids.some((id) => id.includes(word)));
+const selected = PARTS.filter((part) => (filters.length === 0 || matching(part).length > 0) && !(part.script === 'send.js' && args.includes('--no-send')));
+if (selected.length === 0) {
+  process.stderr.write(`no run matches ${filters.join(' ')}; ids: ${PARTS.flatMap((part) => part.ids).join(', ')}\n`);
+  process.exit(2);
+}
+
 const snapshot = fs.mkdtempSync(path.join(os.tmpdir(), 'mailwire-bench-'));
 for (const dir of ['dist', '.build']) fs.cpSync(path.join(root, dir), path.join(snapshot, dir), { recursive: true });
+// Node-RED finds the package's nodes through its package.json (idle-50 links the copy into a real Node-RED).
+fs.copyFileSync(path.join(root, 'package.json'), path.join(snapshot, 'package.json'));
 fs.symlinkSync(path.join(root, 'node_modules'), path.join(snapshot, 'node_modules'), 'dir');
 
 const { started } = await servers.ensureStarted();
 const alreadyUp = !started;
-let status = 1;
+let status = 0;
 try {
-  const result = spawnSync(process.execPath, [path.join(snapshot, '.build', 'bench', 'drain.js'), ...process.argv.slice(2).filter((a) => a !== '--no-send')], {
-    stdio: 'inherit',
-    cwd: root,
-    // The copy is not under the repository, so say where the servers keep their state.
-    env: { ...process.env, MAILWIRE_STATE_DIR: servers.stateDir },
-  });
-  status = result.status ?? 1;
-  // The send side: 500 messages through one Send Email node next to nodemailer alone.
-  // MAILWIRE_SEND_COUNT changes the count; `--no-send` leaves it out.
-  if (!process.argv.includes('--no-send')) {
-    const send = spawnSync(process.execPath, [path.join(snapshot, '.build', 'bench', 'send.js')], {
+  for (const part of selected) {
+    // The send side (500 messages through one Send Email node next to nodemailer alone) takes
+    // its count from MAILWIRE_SEND_COUNT.
+    const partArgs = [...matching(part), ...options.filter((arg) => part.options.includes(optionName(arg)))];
+    const result = spawnSync(process.execPath, [path.join(snapshot, '.build', 'bench', part.script), ...partArgs], {
       stdio: 'inherit',
       cwd: root,
+      // The copy is not under the repository, so say where the servers keep their state.
       env: { ...process.env, MAILWIRE_STATE_DIR: servers.stateDir },
     });
-    if (send.status !== 0) status = send.status ?? 1;
+    if (result.status !== 0) status = result.status ?? 1;
   }
 } finally {
   if (!alreadyUp) await servers.stop();

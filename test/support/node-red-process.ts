@@ -65,6 +65,11 @@ export class NodeRedProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The Node-RED process's id (for reading its /proc entries). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Everything Node-RED printed so far. */
   get log(): string {
     return this.output;

@@ -1,0 +1,54 @@
+// The benchmark's parts and their run ids: scripts/bench.mjs reads PARTS to pick what a command
+// line asks for (`npm run bench -- pop3-drain push-latency`) and which options go to which part;
+// drain.ts runs PLANS.
+import type { Implementation, Scenario } from './protocol';
+
+export interface Plan {
+  id: string;
+  scenario: Scenario;
+  protocol: 'imap' | 'pop3';
+  implementation: Implementation;
+  implementationLabel: string;
+  /** -1: run only when the attachment message is over the node's default Size limit, with the setting raised above it. */
+  sizeLimitMiB?: number;
+}
+
+const OURS = 'mailwire receive-email node';
+const OURS_RAISED = 'mailwire node, Size limit raised';
+const IMAPFLOW = 'imapflow + mailparser';
+const NODE_POP3 = 'node-pop3 RETR loop + mailparser';
+
+export const PLANS: Plan[] = [
+  { id: 'imap-idle-node', scenario: 'idle', protocol: 'imap', implementation: 'node', implementationLabel: OURS },
+  { id: 'imap-idle-imapflow', scenario: 'idle', protocol: 'imap', implementation: 'imapflow', implementationLabel: IMAPFLOW },
+  { id: 'pop3-idle-node', scenario: 'idle', protocol: 'pop3', implementation: 'node', implementationLabel: OURS },
+  { id: 'pop3-idle-node-pop3', scenario: 'idle', protocol: 'pop3', implementation: 'node-pop3', implementationLabel: NODE_POP3 },
+  { id: 'imap-drain-node', scenario: 'drain', protocol: 'imap', implementation: 'node', implementationLabel: OURS },
+  { id: 'imap-drain-imapflow', scenario: 'drain', protocol: 'imap', implementation: 'imapflow', implementationLabel: IMAPFLOW },
+  { id: 'pop3-drain-node', scenario: 'drain', protocol: 'pop3', implementation: 'node', implementationLabel: OURS },
+  { id: 'pop3-drain-node-pop3', scenario: 'drain', protocol: 'pop3', implementation: 'node-pop3', implementationLabel: NODE_POP3 },
+  { id: 'imap-attachment-node', scenario: 'attachment', protocol: 'imap', implementation: 'node', implementationLabel: OURS },
+  { id: 'imap-attachment-node-raised', scenario: 'attachment', protocol: 'imap', implementation: 'node', implementationLabel: OURS_RAISED, sizeLimitMiB: -1 },
+  { id: 'imap-attachment-imapflow', scenario: 'attachment', protocol: 'imap', implementation: 'imapflow', implementationLabel: IMAPFLOW },
+  { id: 'pop3-attachment-node', scenario: 'attachment', protocol: 'pop3', implementation: 'node', implementationLabel: OURS },
+  { id: 'pop3-attachment-node-raised', scenario: 'attachment', protocol: 'pop3', implementation: 'node', implementationLabel: OURS_RAISED, sizeLimitMiB: -1 },
+  { id: 'pop3-attachment-node-pop3', scenario: 'attachment', protocol: 'pop3', implementation: 'node-pop3', implementationLabel: NODE_POP3 },
+];
+
+/** One script of the benchmark (compiled to .build/bench/), the run ids it answers to and its options. */
+export interface BenchPart {
+  script: string;
+  ids: string[];
+  /** Its `--name=value` options; scripts/bench.mjs hands each part only its own. */
+  options: string[];
+}
+
+export const DRAIN_OPTIONS = ['count', 'attachment-mib', 'timeout-s', 'stall-s', 'repeat', 'json'];
+
+/** In the order `npm run bench` runs them. A filter word picks every run id that contains it. */
+export const PARTS: BenchPart[] = [
+  { script: 'drain.js', ids: PLANS.map((p) => p.id), options: DRAIN_OPTIONS },
+  { script: 'send.js', ids: ['send'], options: [] },
+  { script: 'push.js', ids: ['push-latency'], options: ['push-count', 'poll-count', 'poll-delay-s'] },
+  { script: 'idle-cost.js', ids: ['idle-50'], options: ['idle-nodes', 'warmup-s', 'measure-s'] },
+];
