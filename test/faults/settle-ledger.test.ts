@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { NodeMessage } from 'node-red';
-import { adminClient } from '../support/dovecot-admin';
+import { createFolders } from '../support/dovecot-admin';
 import { imapTaggedReply } from '../support/fault-proxy';
 import type { FaultProxy } from '../support/fault-proxy';
 import { helper } from '../support/flows';
@@ -25,15 +25,6 @@ import { sleep, until, within } from '../support/wait';
 strictProcess();
 
 const subjects = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix} ${String(i + 1).padStart(2, '0')}`);
-
-async function createFolders(user: string, ...folders: string[]): Promise<void> {
-  const client = await adminClient(user);
-  try {
-    for (const f of folders) await client.mailboxCreate(f);
-  } finally {
-    await client.logout().catch(() => client.close());
-  }
-}
 
 const inFolder = async (user: string, folder: string): Promise<string[]> => (await listMailbox(user, folder)).map((m) => m.subject).sort();
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeMessage } from 'node-red';
-import { adminClient } from '../support/dovecot-admin';
+import { adminClient, createFolders } from '../support/dovecot-admin';
 import { helper } from '../support/flows';
 import { nodeRedSuite } from '../support/node-red-suite';
 import { Watch, connection, credentials, duplicates, errorLines, flow, receiver } from '../support/receive-watch';
@@ -56,15 +56,6 @@ async function flagsOf(user: string, folder = 'INBOX'): Promise<Map<string, stri
     } finally {
       lock.release();
     }
-  } finally {
-    await client.logout().catch(() => client.close());
-  }
-}
-
-async function createFolders(user: string, ...folders: string[]): Promise<void> {
-  const client = await adminClient(user);
-  try {
-    for (const f of folders) await client.mailboxCreate(f);
   } finally {
     await client.logout().catch(() => client.close());
   }

@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { listMailbox, repoRoot, serverInfo } from './servers';
+import { adminClient, listMailbox, repoRoot, serverInfo } from './servers';
 import { until } from './wait';
 
-export { adminClient } from './servers';
+export { adminClient };
 
 const run = promisify(execFile);
 
@@ -104,4 +104,14 @@ export function dovecotConfExists(): boolean {
 export async function seenUids(user: string, folder = 'INBOX'): Promise<{ seen: Set<number>; all: number[] }> {
   const box = await listMailbox(user, folder);
   return { seen: new Set(box.filter((m) => m.seen).map((m) => m.uid)), all: box.map((m) => m.uid) };
+}
+
+/** Creates folders in the user's mailbox (settle and shared tests move mail into them). */
+export async function createFolders(user: string, ...folders: string[]): Promise<void> {
+  const client = await adminClient(user);
+  try {
+    for (const folder of folders) await client.mailboxCreate(folder);
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
 }

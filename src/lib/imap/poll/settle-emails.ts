@@ -2,7 +2,8 @@ import type { ImapFlow } from 'imapflow';
 import { MailError, classifyError } from '../../mail-error';
 import type { SettleJob, SettleOutcome } from '../../mail-source';
 import type { FolderProgress } from '../../progress-store';
-import { MAX_EMITS, actionName } from '../../settle/policy';
+import { actionName } from '../../settle/policy';
+import { leaveUnsettled } from '../../settle/unsettled';
 import { owe, settleOwed } from './ledger';
 import { folderPath } from './poll-folder';
 import { selectFolder } from './select-folder';
@@ -33,15 +34,8 @@ export function decideSettlements(scope: string, jobs: SettleJob[]): Decided {
       decided.outcomes.push({ action: actionName(chosen), ok: false, error: new MailError('protocol', 'the folder was recreated since the email was emitted') });
       continue;
     }
-    const emits = progress.unsettled?.[uid] ?? 0;
-    if (progress.unsettled) delete progress.unsettled[uid];
+    leaveUnsettled(progress, uid, chosen.kind === 'retry', job);
     if (chosen.kind === 'retry') {
-      if (emits >= MAX_EMITS) {
-        progress.skipped.push(uid);
-        job.listener.skip(job.key, 'retries', { count: String(MAX_EMITS) });
-      } else {
-        (progress.unsettled ??= {})[uid] = emits;
-      }
       decided.outcomes.push({ action: 'retry', ok: true });
       continue;
     }

@@ -1,7 +1,8 @@
 import { MailError, classifyError } from '../../mail-error';
 import type { SettleJob, SettleOutcome } from '../../mail-source';
 import type { MaildropProgress } from '../../progress-store';
-import { MAX_EMITS, actionName } from '../../settle/policy';
+import { actionName } from '../../settle/policy';
+import { leaveUnsettled } from '../../settle/unsettled';
 import type { Pop3Client } from '../pop3-client';
 
 export interface DecidedMaildrop {
@@ -22,15 +23,8 @@ export function decideMaildrop(scope: string, jobs: SettleJob[]): DecidedMaildro
   for (const job of jobs) {
     const uidl = String(job.id);
     const chosen = job.result === 'success' ? job.policy.onSuccess : job.policy.onFailure;
-    const emits = progress.unsettled?.[uidl] ?? 0;
-    if (progress.unsettled) delete progress.unsettled[uidl];
+    leaveUnsettled(progress, uidl, chosen.kind === 'retry', job);
     if (chosen.kind === 'retry') {
-      if (emits >= MAX_EMITS) {
-        progress.skipped.push(uidl);
-        job.listener.skip(job.key, 'retries', { count: String(MAX_EMITS) });
-      } else {
-        (progress.unsettled ??= {})[uidl] = emits;
-      }
       decided.outcomes.push({ action: 'retry', ok: true });
     } else if (chosen.kind === 'delete') {
       progress.owedDeletes = [...(progress.owedDeletes ?? []).filter((u) => u !== uidl), uidl];
