@@ -16,14 +16,18 @@ export type FailureCode =
   | 'protocol'
   | 'invalid-config'
   | 'in-use'
-  | 'closed';
+  | 'closed'
+  | 'oauth-signin-required'
+  | 'oauth-client'
+  | 'oauth-unavailable';
 
 /**
- * Failures that say "not now" rather than "wrong": another client holds the mailbox. They are
- * retried like the others but shown as a passing state, not reported as errors straight away.
+ * Failures that say "not now" rather than "wrong": another client holds the mailbox, or the OAuth2
+ * provider (or the mail server's link to it) is down. They are retried like the others but shown
+ * as a passing state, not reported as errors straight away.
  */
 export function isTemporary(code: FailureCode): boolean {
-  return code === 'in-use';
+  return code === 'in-use' || code === 'oauth-unavailable';
 }
 
 /** Values safe to show a user (never a password, never raw server text). */

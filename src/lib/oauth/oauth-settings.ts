@@ -1,0 +1,38 @@
+/**
+ * The OAuth2 half of a connection's settings (SPEC section 5, "Contract, second stage"), and the
+ * one thing the protocol clients need from it: a source of access tokens. Clients never see a
+ * refresh token or a client secret; they ask for a token before each login and say when a server
+ * refused the one they were given.
+ */
+export type AuthMethod = 'password' | 'oauth2';
+export type OAuthProviderName = 'google' | 'microsoft' | 'custom';
+export type OAuthGrant = 'authorization-code' | 'device-code' | 'client-credentials';
+
+export interface OAuthSettings {
+  provider: OAuthProviderName;
+  /** Microsoft only; `common` when blank. */
+  tenant: string;
+  grant: OAuthGrant;
+  clientId: string;
+  /** Empty for a public client. A credential: never logged, never sent to the editor. */
+  clientSecret: string;
+  /** Resolved endpoints: the preset's for google and microsoft, the typed ones for custom. */
+  authorizeUrl: string;
+  tokenUrl: string;
+  deviceUrl: string;
+  /** Space-separated, as sent to the provider. */
+  scope: string;
+}
+
+/** SASL mechanisms that carry an OAuth2 bearer token (RFC 7628 and Google's XOAUTH2). */
+export type BearerMechanism = 'XOAUTH2' | 'OAUTHBEARER';
+
+export interface AccessTokenSource {
+  /** A token valid for at least the next login; refreshes first when the current one is near expiry. */
+  accessToken(): Promise<string>;
+  /**
+   * The server refused `token` (or ended a session because it expired): the next accessToken()
+   * call must not return it again. Returns false when that token was already replaced.
+   */
+  refused(token: string): boolean;
+}
