@@ -36,3 +36,34 @@ export interface AccessTokenSource {
    */
   refused(token: string): boolean;
 }
+
+/** What a token endpoint answered, reduced to what we keep. */
+export interface TokenSet {
+  accessToken: string;
+  /** Absent when the provider did not issue (or did not rotate) one. */
+  refreshToken?: string;
+  /** Epoch milliseconds; the provider's `expires_in` counted from when the answer arrived. */
+  expiresAt: number;
+  /** Who signed in, for the dialog (an `email` or `preferred_username` claim); never a token. */
+  account?: string;
+}
+
+/** A device authorization in progress (RFC 8628): what the dialog shows, and what polling needs. */
+export interface DeviceAuthorization {
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete?: string;
+  /** Epoch milliseconds after which the code is dead. */
+  expiresAt: number;
+  /** Seconds between polls, raised by `slow_down`. */
+  interval: number;
+  deviceCode: string;
+}
+
+/** An authorization-code round trip in progress: kept on the runtime, never sent to the browser except `url`. */
+export interface AuthorizationRequest {
+  url: string;
+  state: string;
+  codeVerifier: string;
+  redirectUri: string;
+}
