@@ -344,7 +344,8 @@ export class Pop3Client {
    * OAuth2 login (RFC 5034 AUTH with RFC 7628 OAUTHBEARER, else XOAUTH2). A refused token is
    * reported to the token source and a fresh one tried once more on the same connection: RFC
    * 5034 lets a client try AUTH again after a failure, and Dovecot keeps the session open for
-   * it, so the retry costs no new TLS handshake. A second refusal is final.
+   * it, so the retry costs no new TLS handshake. A second refusal is final and not reported, so
+   * one login never costs more than one refresh.
    */
   private async logInWithToken(tokens: AccessTokenSource): Promise<void> {
     const mechanism = await this.bearerMechanism();
