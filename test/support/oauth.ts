@@ -258,7 +258,8 @@ function decodeEntities(s: string): string {
  * A fault proxy in front of the provider's HTTPS port, so a test can take the provider away from
  * the node under test (proxy.stopListening(), refuse, reset...) and bring it back, while the shared
  * provider keeps running for everyone else. TLS passes through untouched; the URLs point at the
- * proxy by the name the certificate carries.
+ * proxy by the name the certificate carries. What the provider returns still names its own port
+ * (discovery document, verification_uri), so give the node the proxy's URLs directly.
  */
 export async function providerProxy(): Promise<{ proxy: FaultProxy; issuer: string; authorizeUrl: string; tokenUrl: string; deviceUrl: string; revokeUrl: string }> {
   const info = oauthInfo();
