@@ -81,7 +81,10 @@ async function connectWithToken(
   }
 }
 
-/** An `auth` failure that is the server refusing the token, not one a new token cannot fix. */
+/**
+ * An `auth` failure that is the server refusing the token, not one a new token cannot fix.
+ * `reason: no-oauth` is also what the dialog can name (as POP3 sets it too).
+ */
 function refusedToken(err: MailError): boolean {
   return err.details.reason !== 'no-oauth';
 }

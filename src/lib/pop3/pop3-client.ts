@@ -369,7 +369,7 @@ export class Pop3Client {
     // OAUTHBEARER is the standard one and carries host and port, which a server may check.
     if (sasl.includes('OAUTHBEARER')) return 'OAUTHBEARER';
     if (sasl.includes('XOAUTH2')) return 'XOAUTH2';
-    throw new MailError('auth', 'the POP3 server does not offer OAuth2 sign-in (no OAUTHBEARER or XOAUTH2 in its CAPA SASL list)');
+    throw new MailError('auth', 'the POP3 server does not offer OAuth2 sign-in (no OAUTHBEARER or XOAUTH2 in its CAPA SASL list)', { reason: 'no-oauth' });
   }
 
   /**
