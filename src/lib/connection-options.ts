@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { AccessTokenSource } from './oauth/oauth-settings';
 
 export type Security = 'none' | 'starttls' | 'tls';
 export type ReceiveProtocol = 'imap' | 'pop3';
@@ -12,6 +13,11 @@ export interface ServerSettings {
   certificate: string;
   user: string;
   password: string;
+  /**
+   * Present: log in with an OAuth2 bearer token from here instead of the password (which is then
+   * ignored); `user` stays the SASL user name.
+   */
+  tokens?: AccessTokenSource;
 }
 
 export interface ReceiveSettings extends ServerSettings {
@@ -54,6 +60,8 @@ export function findSettingsProblem(settings: ServerSettings): string | null {
   if (!isSecurity(settings.security)) return 'security';
   if (settings.certificate.trim() && !/-----BEGIN CERTIFICATE-----/.test(settings.certificate)) return 'certificate';
   if (settings.password && !settings.user) return 'user';
+  // A token names no mailbox by itself: the server needs the user it was issued for.
+  if (settings.tokens && !settings.user) return 'user';
   return null;
 }
 

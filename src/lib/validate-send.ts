@@ -1,6 +1,7 @@
 import nodemailer from 'nodemailer';
 import type { SendSettings } from './connection-options';
 import { MailError } from './mail-error';
+import { oauthSendFailure, provideTokens } from './smtp/smtp-oauth';
 import { transportOptions } from './smtp/smtp-sender';
 import { VALIDATE_TIMEOUTS, runValidation } from './validate';
 import type { Attempt, ValidateOutcome, ValidateTimeouts } from './validate';
@@ -13,13 +14,15 @@ async function trySmtp(settings: SendSettings, stepMs: number, signal: AbortSign
       startTlsRefused = true;
     }),
   );
+  if (settings.tokens) provideTokens(transport, settings.tokens);
   const onAbort = (): void => transport.close();
   signal.addEventListener('abort', onAbort);
   try {
     await transport.verify();
     return {};
   } catch (err) {
-    throw startTlsRefused ? new MailError('starttls-unavailable', 'STARTTLS not offered', {}, { cause: err }) : err;
+    if (startTlsRefused) throw new MailError('starttls-unavailable', 'STARTTLS not offered', {}, { cause: err });
+    throw oauthSendFailure(err) ?? err;
   } finally {
     signal.removeEventListener('abort', onAbort);
     transport.close();

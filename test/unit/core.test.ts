@@ -38,6 +38,12 @@ describe('connection options', () => {
     assert.equal(toReceiveSettings({ protocol: 'imap', host: 'h', security: 'starttls' }, {}).port, 143, 'missing port: default');
     assert.equal(findSettingsProblem(toReceiveSettings({ protocol: 'imap', host: 'h', port: 0 }, {})), 'port', 'a wrong port is reported, not replaced');
   });
+  it('with an OAuth2 token source no password is needed, but a user is', () => {
+    const tokens = { accessToken: () => Promise.resolve('t'), refused: () => true };
+    const s = toReceiveSettings({ protocol: 'imap', host: 'h', security: 'tls' }, { user: 'u' });
+    assert.equal(findSettingsProblem({ ...s, tokens }), null);
+    assert.equal(findSettingsProblem({ ...s, user: '', tokens }), 'user');
+  });
 });
 
 describe('TLS trust', () => {

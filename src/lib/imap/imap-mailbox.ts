@@ -5,7 +5,7 @@ import type { FailureCode } from '../mail-error';
 import type { PollJob, PollResult, SettleJob, SettleOutcome } from '../mail-source';
 import { Exclusive } from '../receive/exclusive';
 import type { Mailbox, MailboxSubscriber, ReceiveMode, SessionState } from '../receive/mailbox';
-import { RUNTIME_TIMEOUTS, connectImap } from './imap-client';
+import { RUNTIME_TIMEOUTS, connectImap, refuseExpiredSessionToken } from './imap-client';
 import type { ImapTimeouts } from './imap-client';
 import { folderPath, folderScope, pollFolder } from './poll/poll-folder';
 import { applySettlements, decideSettlements } from './poll/settle-emails';
@@ -195,6 +195,8 @@ export class ImapMailbox implements Mailbox {
       if (this.client === client && data.count > data.prevCount) this.announce();
     });
     client.on('close', () => {
+      // Before anything reconnects: the replacement session must not log in with the expired token.
+      refuseExpiredSessionToken(client, this.options.settings().tokens);
       if (this.client !== client) return;
       this.client = undefined;
       this.scheduleReconnect();

@@ -7,6 +7,8 @@ import type { EventEmitter } from 'node:events';
 import { isSecurity } from '../connection-options';
 import type { Security } from '../connection-options';
 import { MailError } from '../mail-error';
+import type { AccessTokenSource, BearerMechanism } from '../oauth/oauth-settings';
+import { errorChallengeReply, oauthBearerInitialResponse, parseErrorChallenge, xoauth2InitialResponse } from '../oauth/sasl';
 import type { TrustOptions } from '../tls-trust';
 import { Pop3ResponseReader } from './pop3-response-reader';
 import type { Pop3Response } from './pop3-response-reader';
@@ -20,6 +22,8 @@ export interface Pop3Options {
   /** An empty user name means: do not log in. */
   user: string;
   password: string;
+  /** Present: log in with SASL OAUTHBEARER or XOAUTH2 and a token from here instead of USER/PASS. */
+  tokens?: AccessTokenSource;
   /** Bounds TCP connect, the TLS handshake(s) and the greeting. Default 15000. */
   connectTimeoutMs?: number;
   /** The longest silence allowed while a reply is due; every received chunk restarts it. Default 30000. */
@@ -30,6 +34,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 /** Server text goes into error messages for logs; a misbehaving server must not fill them. */
 const MAX_SERVER_TEXT = 200;
+/** RFC 5034 4: an initial response goes on the AUTH line only if the line, CRLF included, stays within this. */
+const MAX_AUTH_LINE = 255;
 
 interface CommandSpec {
   /** How error messages name the command; never holds the password. */
@@ -41,6 +47,8 @@ interface CommandSpec {
   untimed?: boolean;
   /** After +OK, the plaintext stream ends here; nothing more may be read from it as POP3. */
   startsTls?: boolean;
+  /** Part of an AUTH exchange: the server may answer with a `+ ` continuation. */
+  challenge?: boolean;
 }
 
 interface QueuedCommand extends CommandSpec {
@@ -62,6 +70,8 @@ export class Pop3Client {
   private tlsPeerCertificate: tls.PeerCertificate | undefined;
   private readonly connectTimeoutMs: number;
   private readonly commandTimeoutMs: number;
+  /** Tokens sent in this session, kept only to blank them out of server text. */
+  private readonly sentTokens = new Set<string>();
 
   private constructor(private readonly options: Pop3Options) {
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -181,6 +191,10 @@ export class Pop3Client {
       clearTimeout(deadline);
     }
     if (user === '') return;
+    if (this.options.tokens) {
+      await this.logInWithToken(this.options.tokens);
+      return;
+    }
     const userReply = await this.exchange({ label: 'USER', line: `USER ${user}` });
     if (!userReply.ok) throw this.loginError('USER', userReply.text);
     const passReply = await this.exchange({ label: 'PASS', line: `PASS ${password}` });
@@ -261,7 +275,7 @@ export class Pop3Client {
     const command = this.waiting.shift();
     if (!command) return;
     this.inFlight = command;
-    this.reader.expect(command.multiline === true);
+    this.reader.expect(command.multiline === true, command.challenge === true);
     if (command.line !== null) this.socket?.write(`${command.line}\r\n`);
     if (!command.untimed) {
       this.replyTimer = setTimeout(() => {
@@ -326,12 +340,89 @@ export class Pop3Client {
     return new MailError(notCredentials ? 'protocol' : 'auth', message);
   }
 
-  /** Server text for an error message: shortened, and never echoing the password. */
+  /**
+   * OAuth2 login (RFC 5034 AUTH with RFC 7628 OAUTHBEARER, else XOAUTH2). A refused token is
+   * reported to the token source and a fresh one tried once more on the same connection: RFC
+   * 5034 lets a client try AUTH again after a failure, and Dovecot keeps the session open for
+   * it, so the retry costs no new TLS handshake. A second refusal is final and not reported, so
+   * one login never costs more than one refresh.
+   */
+  private async logInWithToken(tokens: AccessTokenSource): Promise<void> {
+    const mechanism = await this.bearerMechanism();
+    let token = await tokens.accessToken();
+    let refusal = await this.authenticate(mechanism, token);
+    if (refusal === null) return;
+    tokens.refused(token);
+    // Without the session there is nothing to retry on; the next login gets the fresh token anyway.
+    if (this.closed) throw refusal;
+    token = await tokens.accessToken();
+    refusal = await this.authenticate(mechanism, token);
+    if (refusal !== null) throw refusal;
+  }
+
+  /** After TLS, so a man in the middle cannot hide OAUTHBEARER from us. */
+  private async bearerMechanism(): Promise<BearerMechanism> {
+    const capa = await this.exchange({ label: 'CAPA', line: 'CAPA', multiline: true });
+    const sasl = (capa.ok ? bodyLines(capa) : [])
+      .map((line) => line.trim().toUpperCase().split(/\s+/))
+      .find((words) => words[0] === 'SASL') ?? [];
+    // OAUTHBEARER is the standard one and carries host and port, which a server may check.
+    if (sasl.includes('OAUTHBEARER')) return 'OAUTHBEARER';
+    if (sasl.includes('XOAUTH2')) return 'XOAUTH2';
+    throw new MailError('auth', 'the POP3 server does not offer OAuth2 sign-in (no OAUTHBEARER or XOAUTH2 in its CAPA SASL list)', { reason: 'no-oauth' });
+  }
+
+  /**
+   * One AUTH exchange. Resolves null when logged in and with the `auth` error when the server
+   * refused the token (worth one retry with a fresh token); throws for anything else.
+   */
+  private async authenticate(mechanism: BearerMechanism, token: string): Promise<MailError | null> {
+    const { user, host, port } = this.options;
+    this.sentTokens.add(token);
+    const response = mechanism === 'OAUTHBEARER' ? oauthBearerInitialResponse(user, token, host, port) : xoauth2InitialResponse(user, token);
+    const label = `AUTH ${mechanism}`;
+    let reply: Pop3Response;
+    if (`${label} ${response}\r\n`.length <= MAX_AUTH_LINE) {
+      reply = await this.exchange({ label, line: `${label} ${response}`, challenge: true });
+    } else {
+      reply = await this.exchange({ label, line: label, challenge: true });
+      if (reply.challenge !== undefined) {
+        // These mechanisms are client-first: the server owes an empty challenge before our response.
+        if (reply.challenge !== '') throw new MailError('protocol', `POP3 server sent a challenge before the ${mechanism} response`);
+        reply = await this.exchange({ label, line: response, challenge: true });
+      }
+    }
+    let status: string | undefined;
+    if (reply.challenge !== undefined) {
+      // An error challenge (RFC 7628 3.2.2): the server ends the exchange once we answer it.
+      status = parseErrorChallenge(reply.challenge)?.status;
+      reply = await this.exchange({ label, line: errorChallengeReply(mechanism), challenge: true });
+      if (reply.challenge !== undefined) throw new MailError('protocol', `POP3 server kept challenging after the ${mechanism} error reply`);
+    }
+    if (reply.ok) return null;
+    return this.tokenLoginError(mechanism, reply.text, status);
+  }
+
+  /**
+   * RFC 2449 / RFC 3206 response codes: [AUTH] (or no code at all) is a refused token; [SYS/TEMP]
+   * and [UNAVAILABLE] mean the server could not check it now (its link to the provider is down),
+   * which a new token cannot fix; [IN-USE] is a locked maildrop, as with a password.
+   */
+  private tokenLoginError(mechanism: BearerMechanism, text: string, status: string | undefined): MailError {
+    const because = status ? ` (${this.serverText(status)})` : '';
+    const message = `POP3 server refused AUTH ${mechanism}${because}: ${this.serverText(text)}`;
+    if (/^\[IN-USE\]/i.test(text)) throw new MailError('in-use', message);
+    if (/^\[(SYS\/TEMP|UNAVAILABLE)\]/i.test(text)) throw new MailError('oauth-unavailable', message);
+    if (/^\[AUTH\]/i.test(text) || !/^\[/.test(text)) return new MailError('auth', message);
+    throw new MailError('protocol', message);
+  }
+
+  /** Server text for an error message: shortened, and never echoing the password or a token. */
   private serverText(text: string): string {
-    let safe = text.length > MAX_SERVER_TEXT ? `${text.slice(0, MAX_SERVER_TEXT)}...` : text;
+    let safe = text;
     const { password } = this.options;
-    if (password) safe = safe.split(password).join('***');
-    return safe;
+    for (const secret of [password, ...this.sentTokens]) if (secret) safe = safe.split(secret).join('***');
+    return safe.length > MAX_SERVER_TEXT ? `${safe.slice(0, MAX_SERVER_TEXT)}...` : safe;
   }
 }
 

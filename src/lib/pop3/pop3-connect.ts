@@ -18,6 +18,7 @@ export function pop3Options(settings: ReceiveSettings, timeouts: Pop3Timeouts = 
     trust: buildTrustOptions(settings.host, settings.certificate),
     user: settings.user,
     password: settings.password,
+    tokens: settings.tokens,
     connectTimeoutMs: timeouts.connectTimeoutMs,
     commandTimeoutMs: timeouts.commandTimeoutMs,
   };

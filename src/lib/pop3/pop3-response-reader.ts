@@ -17,6 +17,17 @@ export interface Pop3Response {
   text: string;
   /** Present only for a multi-line response that began with `+OK`: the lines unstuffed, CRLFs kept, without the final `.CRLF`. */
   body?: Buffer;
+  /**
+   * Present only for a SASL continuation (`+ <base64>`, RFC 5034), which only an AUTH exchange
+   * may receive: the base64 text, '' for an empty challenge. `ok` is false then.
+   */
+  challenge?: string;
+}
+
+interface Expectation {
+  multiline: boolean;
+  /** A `+ ` continuation is an answer too (AUTH), not a framing error. */
+  challenge: boolean;
 }
 
 /** The server sent something that is not POP3. */
@@ -57,7 +68,7 @@ interface BodyInProgress {
  * Work is linear in the input: the body is kept as slices of the received chunks and joined once.
  */
 export class Pop3ResponseReader {
-  private readonly expected: boolean[] = [];
+  private readonly expected: Expectation[] = [];
   private unexpected: Buffer[] = [];
   private unexpectedLength = 0;
 
@@ -67,9 +78,12 @@ export class Pop3ResponseReader {
   /** Set while the body of an `+OK` multi-line response is being read. */
   private body: BodyInProgress | null = null;
 
-  /** Announces the next response; `multiline` is true for commands like RETR, LIST, UIDL, CAPA. */
-  expect(multiline: boolean): void {
-    this.expected.push(multiline);
+  /**
+   * Announces the next response; `multiline` is true for commands like RETR, LIST, UIDL, CAPA,
+   * `challenge` for the lines of an AUTH exchange, which the server may answer with `+ `.
+   */
+  expect(multiline: boolean, challenge = false): void {
+    this.expected.push({ multiline, challenge });
   }
 
   /** Responses announced with `expect()` and not complete yet. */
@@ -134,8 +148,17 @@ export class Pop3ResponseReader {
     this.statusParts = [];
     this.statusLength = 0;
     if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+    const { multiline, challenge } = this.expected[0];
+    if (challenge) {
+      // `+OK` does not match: after the plus comes a space or the end of the line.
+      const continuation = /^\+(?: (.*))?$/s.exec(line.toString('latin1'));
+      if (continuation) {
+        this.expected.shift();
+        responses.push({ ok: false, text: '', challenge: continuation[1] ?? '' });
+        return lf + 1;
+      }
+    }
     const { ok, text } = parseStatus(line);
-    const multiline = this.expected[0];
     if (ok && multiline) {
       this.body = { status: text, parts: [], length: 0, state: BodyState.LineStart };
     } else {

@@ -3,6 +3,7 @@ import type { SendSettings } from '../connection-options';
 import { MailError, classifyError } from '../mail-error';
 import { buildTrustOptions } from '../tls-trust';
 import type { OutgoingMail } from './outgoing-mail';
+import { oauthSendFailure, provideTokens } from './smtp-oauth';
 import { startTlsGuardedSocket } from './starttls-guard';
 
 export interface SmtpTimeouts {
@@ -47,7 +48,8 @@ export function transportOptions(settings: SendSettings, timeouts: SmtpTimeouts,
     requireTLS: settings.security === 'starttls',
     ignoreTLS: settings.security === 'none',
     tls: buildTrustOptions(settings.host, settings.certificate),
-    auth: settings.user ? { user: settings.user, pass: settings.password } : undefined,
+    // With tokens only the user goes to nodemailer; provideTokens() supplies each access token.
+    auth: settings.tokens ? { type: 'OAuth2' as const, user: settings.user } : settings.user ? { user: settings.user, pass: settings.password } : undefined,
     connectionTimeout: timeouts.connectMs,
     greetingTimeout: timeouts.greetingMs,
     socketTimeout: timeouts.socketMs,
@@ -97,6 +99,7 @@ export class SmtpSender {
     // The pool emits `error` for a connection that fails outside a send; without a listener that
     // would be an uncaught exception in Node-RED. Failures of a send reach its own promise.
     this.transport.on('error', () => undefined);
+    if (settings.tokens) provideTokens(this.transport, settings.tokens);
   }
 
   async send(mail: OutgoingMail): Promise<SendResult> {
@@ -134,7 +137,7 @@ export class SmtpSender {
         }
         if (code !== undefined && code >= 400) throw new SmtpRefusal(code, code >= 500, attempt, { cause: err });
         if (this.startTlsRefusals > refusalsBefore) throw new MailError('starttls-unavailable', 'STARTTLS not offered', {}, { cause: err });
-        throw classifyError(err);
+        throw oauthSendFailure(err) ?? classifyError(err);
       }
     }
   }
