@@ -28,7 +28,7 @@ import { commandsText, countCommands } from './imap-commands';
 import type { CommandCount } from './imap-commands';
 import { drainMessage } from './messages';
 import { SHARED_OPTIONS } from './plans';
-import { checkOptions, environmentLine, fmt, loadAverage, median, numberOption, sleep, table } from './report';
+import { checkOptions, environmentLine, fmt, loadAverage, numberOption, sleep, table } from './report';
 import { clock } from './smtp';
 
 checkOptions(SHARED_OPTIONS);
@@ -232,7 +232,8 @@ async function main(): Promise<number> {
     for (const red of reds) fs.rmSync(red.userDir, { recursive: true, force: true });
   }
 
-  // The row shows the run with the median time (or the first that failed).
+  // The row shows the run with the median time (of an even number, the lower middle one, as the
+  // drain rows), or the first that failed.
   const shown = new Map<Setup, Run>();
   for (const setup of SETUPS) {
     const list = runs.get(setup) ?? [];
@@ -273,7 +274,7 @@ async function main(): Promise<number> {
       `commands per process: ${r.commands.map(commandsText).join(' | ')}`,
       `load average ${r.loadBefore} before, ${r.loadAfter} after`,
     ];
-    if (list.length > 1) parts.push(`times ${list.map((x) => `${fmt(x.timeMs)}${x.ok ? '' : ' (failed)'}`).join(' / ')} ms, median ${fmt(median(list.map((x) => x.timeMs)))} ms`);
+    if (list.length > 1) parts.push(`times ${list.map((x) => `${fmt(x.timeMs)}${x.ok ? '' : ' (failed)'}`).join(' / ')} ms`);
     if (r.logLines.length > 0) parts.push(`${r.logLines.length} warn/error lines from Node-RED, e.g. ${r.logLines[0].slice(0, 200)}`);
     process.stdout.write(`[${i + 1}] ${setup.label}: ${parts.join('; ')}\n`);
   });
