@@ -15,7 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import Pop3Command from 'node-pop3';
-import { certificatePem, listMailbox, repoRoot, serverInfo, uniqueUser, writeMaildir } from '../test/support/servers';
+import { FaultProxy } from '../test/support/fault-proxy';
+import { adminClient, certificatePem, listMailbox, repoRoot, serverInfo, uniqueUser, writeMaildir } from '../test/support/servers';
+import { commandsText, countCommands } from './imap-commands';
+import type { CommandCount } from './imap-commands';
 import { attachmentMessage, drainMessage } from './messages';
 import { DRAIN_OPTIONS, PLANS } from './plans';
 import type { Plan } from './plans';
@@ -54,6 +57,8 @@ function scenarioLabel(plan: Plan): string {
   const proto = plan.protocol.toUpperCase();
   if (plan.scenario === 'idle') return `${proto} empty mailbox`;
   if (plan.scenario === 'drain') return `${proto} drain ${COUNT.toLocaleString('en-US')}`;
+  if (plan.scenario === 'settle-emit') return `settle emit (\\Seen), ${COUNT.toLocaleString('en-US')}`;
+  if (plan.scenario === 'settle-ack') return `settle ack (move to Done), ${COUNT.toLocaleString('en-US')}`;
   return `${proto} ${ATTACHMENT_MIB} MiB attachment`;
 }
 
@@ -70,7 +75,7 @@ let attachmentSet: Mailbox | undefined;
 
 function contentFor(scenario: Scenario): Mailbox {
   if (scenario === 'idle') return { raws: [], bytes: 0, expect: { count: 0 } };
-  if (scenario === 'drain') {
+  if (scenario === 'drain' || scenario === 'settle-emit' || scenario === 'settle-ack') {
     if (!drainSet) {
       const raws = Array.from({ length: COUNT }, (_, i) => drainMessage(i).raw);
       drainSet = { raws, bytes: raws.reduce((n, r) => n + r.length, 0), expect: { count: COUNT } };
@@ -208,10 +213,10 @@ async function waitForImapPort(ms: number): Promise<void> {
  * attempt(), again (at most twice) when the mail server was restarted under it or could not be
  * reached while the mailbox was prepared: others run tests against the same servers.
  */
-async function attemptUndisturbed(plan: Plan, box: Mailbox, pem: string): Promise<{ result: RunResult; notes: string[] }> {
+async function attemptUndisturbed(plan: Plan, box: Mailbox, pem: string): Promise<Attempt> {
   for (let tries = 1; ; tries += 1) {
     const before = dovecotPid();
-    let one: { result: RunResult; notes: string[] };
+    let one: Attempt;
     try {
       one = await attempt(plan, box, pem);
     } catch (err) {
@@ -232,16 +237,53 @@ async function attemptUndisturbed(plan: Plan, box: Mailbox, pem: string): Promis
   }
 }
 
+interface Attempt {
+  result: RunResult;
+  notes: string[];
+  /** settle runs: the IMAP commands the run sent, counted by the proxy. */
+  commands?: CommandCount;
+}
+
+const isSettle = (scenario: Scenario): boolean => scenario === 'settle-emit' || scenario === 'settle-ack';
+
+/** Outside the timing: settle-emit must leave the INBOX all \Seen; settle-ack an empty INBOX and every email in Done, once. */
+async function checkSettled(plan: Plan, user: string, result: RunResult): Promise<string[]> {
+  if (result.outcome !== 'ok') return [];
+  const inbox = await withTimeout('IMAP listing', 60_000, listMailbox(user));
+  if (plan.scenario === 'settle-emit') {
+    const seen = inbox.filter((m) => m.seen).length;
+    return seen === COUNT && inbox.length === COUNT ? [] : [`INBOX holds ${inbox.length}, ${seen} \\Seen; expected ${COUNT}, all \\Seen`];
+  }
+  const done = await withTimeout('IMAP listing', 60_000, listMailbox(user, 'Done'));
+  // Each drain message's subject starts with its number (drainSubject).
+  const numbers = done.map((m) => /^Bench (\d{5}):/.exec(m.subject)?.[1]).filter((n) => n !== undefined && Number(n) < COUNT);
+  const distinct = new Set(numbers);
+  const problems: string[] = [];
+  if (inbox.length > 0) problems.push(`${inbox.length} left in the INBOX`);
+  if (done.length !== COUNT || distinct.size !== COUNT) {
+    problems.push(`Done holds ${done.length} (${distinct.size} distinct of the expected subjects), expected ${COUNT}`);
+  }
+  return problems;
+}
+
 /** One run of a plan: a fresh mailbox, filled and indexed, the child, then the checks. */
-async function attempt(plan: Plan, box: Mailbox, pem: string): Promise<{ result: RunResult; notes: string[] }> {
+async function attempt(plan: Plan, box: Mailbox, pem: string): Promise<Attempt> {
   const info = serverInfo();
   const user = uniqueUser(`bench-${plan.id}`);
   const notes: string[] = [];
+  let proxy: FaultProxy | undefined;
   try {
     writeMaildir(user, box.raws);
     const indexed = await withTimeout('IMAP STATUS', 60_000, indexImap(user));
     if (indexed !== box.raws.length) throw new Error(`mailbox ${user} holds ${indexed} messages, expected ${box.raws.length}`);
     if (plan.protocol === 'pop3') await withTimeout('POP3 STAT', 60_000, indexPop3(user));
+    if (plan.scenario === 'settle-ack') {
+      const admin = await adminClient(user);
+      await admin.mailboxCreate('Done');
+      await admin.logout();
+    }
+    // settle runs go over plain IMAP through a proxy that keeps what the client sent, to count its commands.
+    if (isSettle(plan.scenario)) proxy = await FaultProxy.start(info.ports.imap);
     const result = await runChild({
       id: plan.id,
       scenario: plan.scenario,
@@ -250,14 +292,25 @@ async function attempt(plan: Plan, box: Mailbox, pem: string): Promise<{ result:
       sizeLimitMiB: plan.sizeLimitMiB,
       user,
       password: info.password,
-      host: 'localhost',
-      port: plan.protocol === 'imap' ? info.ports.imaps : info.ports.pop3s,
+      host: proxy ? '127.0.0.1' : 'localhost',
+      port: proxy ? proxy.port : plan.protocol === 'imap' ? info.ports.imaps : info.ports.pop3s,
+      security: proxy ? 'none' : 'tls',
       certificatePem: pem,
       expect: box.expect,
       timeoutMs: TIMEOUT_MS,
       stallMs: STALL_MS,
     });
-    if (plan.protocol === 'imap' && plan.scenario !== 'idle') {
+    let commands: CommandCount | undefined;
+    if (proxy) {
+      await proxy.close();
+      commands = countCommands(proxy);
+      notes.push(commandsText(commands));
+      const problems = await checkSettled(plan, user, result);
+      if (problems.length > 0) {
+        notes.push(...problems);
+        result.verified = false;
+      }
+    } else if (plan.protocol === 'imap' && plan.scenario !== 'idle') {
       // Outside the timing: did the run leave exactly what it handed on marked \Seen?
       const seen = (await withTimeout('IMAP listing', 60_000, listMailbox(user))).filter((m) => m.seen).length;
       const expected = result.outcome === 'ok' ? box.raws.length : result.outcome === 'skipped' ? 0 : -1;
@@ -266,8 +319,9 @@ async function attempt(plan: Plan, box: Mailbox, pem: string): Promise<{ result:
         result.verified = false;
       }
     }
-    return { result, notes };
+    return { result, notes, commands };
   } finally {
+    if (proxy) await proxy.close().catch(() => undefined);
     removeMailbox(user);
   }
 }
@@ -287,6 +341,8 @@ interface Row {
   peakHeapExternalBytes: number;
   bytes: number;
   notes: string[];
+  /** settle rows: the commands of the attempt shown. */
+  commands?: CommandCount;
 }
 
 function fmt(value: number | undefined, digits = 0): string {
@@ -334,6 +390,36 @@ function table(rows: Row[]): string {
   return [line(header), ...body.map(line)].join('\n');
 }
 
+/** The settle rows: ours next to the bare imapflow loop of the same scenario, with the commands sent. */
+function settleTable(rows: Row[]): string {
+  const header = ['scenario', 'implementation', 'result', 'runs', 'time ms', 'msg/s', 'time ratio', 'IMAP commands', 'per email', 'cmd ratio', 'max RSS MiB', 'note'];
+  const reference = (row: Row): Row | undefined => rows.find((r) => r.plan.scenario === row.plan.scenario && r.plan.implementation === 'imapflow');
+  const body = rows.map((row, i) => {
+    const r = row.result;
+    const ref = reference(row);
+    const ok = (x: Row | undefined): boolean => x !== undefined && x.result.outcome === 'ok' && x.result.verified;
+    const mine = row.plan.implementation === 'node' && ok(row) && ok(ref) && ref !== undefined;
+    return [
+      scenarioLabel(row.plan),
+      row.plan.implementationLabel,
+      outcomeText(r) + (r.outcome !== 'ok' && row.okRuns > 0 ? ` (${row.okRuns} of ${row.times.length} runs ok)` : ''),
+      String(row.times.length),
+      fmt(r.timeMs),
+      r.outcome === 'ok' ? fmt(r.count / (r.timeMs / 1000)) : '-',
+      mine && ref ? `${fmt(r.timeMs / ref.result.timeMs, 2)}×` : row === ref ? '1.00×' : '-',
+      row.commands ? fmt(row.commands.total) : '-',
+      row.commands && r.count > 0 ? fmt(row.commands.total / r.count, 2) : '-',
+      mine && ref?.commands && row.commands ? `${fmt(row.commands.total / ref.commands.total, 1)}×` : row === ref ? '1.0×' : '-',
+      fmt(row.peakRssKiB / 1024, 1),
+      row.notes.length > 0 ? `[s${i + 1}]` : '',
+    ];
+  });
+  const numeric = new Set([3, 4, 5, 6, 7, 8, 9, 10]);
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((cells) => cells[c].length)));
+  const line = (cells: string[]): string => cells.map((cell, c) => (numeric.has(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd();
+  return [line(header), ...body.map(line)].join('\n');
+}
+
 function environmentLine(): string {
   const cpus = os.cpus();
   let dovecot = 'unknown';
@@ -352,7 +438,7 @@ async function main(): Promise<number> {
   // The node's default Size limit, from the same build the runs load.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const defaultLimit = (require(path.join(repoRoot, 'dist', 'lib', 'mail-source.js')) as { DEFAULT_SIZE_LIMIT: number }).DEFAULT_SIZE_LIMIT;
-  const selected = PLANS.filter((p) => FILTERS.length === 0 || FILTERS.some((f) => p.id.includes(f)));
+  const selected = PLANS.filter((p) => (FILTERS.length === 0 ? !p.optIn : FILTERS.some((f) => p.id.includes(f))));
   const attachmentBytes = selected.some((p) => p.scenario === 'attachment') ? contentFor('attachment').bytes : 0;
   const raisedMiB = Math.ceil((attachmentBytes * 1.1) / MiB);
   const plans = selected
@@ -369,7 +455,7 @@ async function main(): Promise<number> {
   const loadAtStart = os.loadavg()[0];
   // The runs of one scenario take turns (A B A B ...), so a change in machine load while they run
   // spreads over all implementations instead of landing on one of them.
-  const attemptsOf = new Map<Plan, Array<{ result: RunResult; notes: string[] }>>(plans.map((p) => [p, []]));
+  const attemptsOf = new Map<Plan, Attempt[]>(plans.map((p) => [p, []]));
   const groups: Plan[][] = [];
   for (const plan of plans) {
     const last = groups[groups.length - 1];
@@ -415,14 +501,27 @@ async function main(): Promise<number> {
       peakRssKiB: Math.max(...attempts.map((a) => a.result.peakRssKiB)),
       peakHeapExternalBytes: Math.max(...attempts.map((a) => a.result.peakHeapExternalBytes)),
       bytes: box.bytes,
-      notes,
+      // The commands are the same from run to run; the note has the shown run's breakdown.
+      notes: shown.commands ? [commandsText(shown.commands), ...notes.filter((n) => !n.includes(' commands on '))] : notes,
+      commands: shown.commands,
     };
   });
 
-  process.stdout.write(`\n${table(rows)}\n\n`);
-  rows.forEach((row, i) => {
-    if (row.notes.length > 0) process.stdout.write(`[${i + 1}] ${row.plan.id}: ${row.notes.join('; ')}\n`);
-  });
+  const mainRows = rows.filter((row) => !isSettle(row.plan.scenario));
+  const settleRows = rows.filter((row) => isSettle(row.plan.scenario));
+  if (mainRows.length > 0) {
+    process.stdout.write(`\n${table(mainRows)}\n\n`);
+    mainRows.forEach((row, i) => {
+      if (row.notes.length > 0) process.stdout.write(`[${i + 1}] ${row.plan.id}: ${row.notes.join('; ')}\n`);
+    });
+  }
+  if (settleRows.length > 0) {
+    process.stdout.write(`\n${settleTable(settleRows)}\n\n`);
+    settleRows.forEach((row, i) => {
+      if (row.notes.length > 0) process.stdout.write(`[s${i + 1}] ${row.plan.id}: ${row.notes.join('; ')}\n`);
+    });
+    process.stdout.write('settle: plain IMAP to 127.0.0.1 through a counting proxy (tagged commands the client sent); time from deploy / new ImapFlow to the last email settled (emit: \\Seen stored and the poll ended; ack: the last email passed on by Email Done after its MOVE was confirmed); INBOX and Done listed afterwards\n');
+  }
   const cpus = os.cpus().length;
   const load = `load average (1 min) ${loadAtStart.toFixed(2)} at the start, ${loadAtEnd.toFixed(2)} at the end`;
   process.stdout.write(`\n${environmentLine()}\n${load}${Math.max(loadAtStart, loadAtEnd) > cpus * 0.75 ? ` - the machine was busy with other work: take the times with caution` : ''}\n`);

@@ -11,12 +11,17 @@ export interface Plan {
   implementationLabel: string;
   /** -1: run only when the attachment message is over the node's default Size limit, with the setting raised above it. */
   sizeLimitMiB?: number;
+  /** Runs only when a word on the command line picks it, not in a plain `npm run bench`. */
+  optIn?: boolean;
 }
 
 const OURS = 'mailwire receive-email node';
 const OURS_RAISED = 'mailwire node, Size limit raised';
 const IMAPFLOW = 'imapflow + mailparser';
 const NODE_POP3 = 'node-pop3 RETR loop + mailparser';
+const OURS_ACK = 'mailwire node + Email Done, move to Done';
+const IMAPFLOW_SEEN = 'imapflow: search, fetch, parse, store \\Seen';
+const IMAPFLOW_MOVE = 'imapflow: search, fetch, parse, UID MOVE';
 
 export const PLANS: Plan[] = [
   { id: 'imap-idle-node', scenario: 'idle', protocol: 'imap', implementation: 'node', implementationLabel: OURS },
@@ -33,6 +38,12 @@ export const PLANS: Plan[] = [
   { id: 'pop3-attachment-node', scenario: 'attachment', protocol: 'pop3', implementation: 'node', implementationLabel: OURS },
   { id: 'pop3-attachment-node-raised', scenario: 'attachment', protocol: 'pop3', implementation: 'node', implementationLabel: OURS_RAISED, sizeLimitMiB: -1 },
   { id: 'pop3-attachment-node-pop3', scenario: 'attachment', protocol: 'pop3', implementation: 'node-pop3', implementationLabel: NODE_POP3 },
+  // Issue 11: what settling costs. Plain IMAP through a counting proxy, so the commands can be
+  // counted. Only when asked for (`npm run bench -- settle-drain`): the whole bench is long already.
+  { id: 'settle-drain-emit-node', scenario: 'settle-emit', protocol: 'imap', implementation: 'node', implementationLabel: OURS, optIn: true },
+  { id: 'settle-drain-emit-imapflow', scenario: 'settle-emit', protocol: 'imap', implementation: 'imapflow', implementationLabel: IMAPFLOW_SEEN, optIn: true },
+  { id: 'settle-drain-ack-node', scenario: 'settle-ack', protocol: 'imap', implementation: 'node', implementationLabel: OURS_ACK, optIn: true },
+  { id: 'settle-drain-ack-imapflow', scenario: 'settle-ack', protocol: 'imap', implementation: 'imapflow', implementationLabel: IMAPFLOW_MOVE, optIn: true },
 ];
 
 /** One script of the benchmark (compiled to .build/bench/), the run ids it answers to and its options. */
@@ -41,9 +52,13 @@ export interface BenchPart {
   ids: string[];
   /** Its `--name=value` options; scripts/bench.mjs hands each part only its own. */
   options: string[];
+  /** Runs only when a word on the command line picks one of its ids. */
+  optIn?: boolean;
 }
 
 export const DRAIN_OPTIONS = ['count', 'attachment-mib', 'timeout-s', 'stall-s', 'repeat', 'json'];
+
+export const SHARED_OPTIONS = ['shared-count', 'shared-max', 'shared-delay-ms', 'shared-timeout-s', 'shared-repeat'];
 
 /** In the order `npm run bench` runs them. A filter word picks every run id that contains it. */
 export const PARTS: BenchPart[] = [
@@ -51,4 +66,5 @@ export const PARTS: BenchPart[] = [
   { script: 'send.js', ids: ['send'], options: [] },
   { script: 'push.js', ids: ['push-latency'], options: ['push-count', 'poll-count', 'poll-delay-s'] },
   { script: 'idle-cost.js', ids: ['idle-50'], options: ['idle-nodes', 'warmup-s', 'measure-s'] },
+  { script: 'shared.js', ids: ['shared-3'], options: SHARED_OPTIONS, optIn: true },
 ];

@@ -1,7 +1,11 @@
 // What the benchmark's parent (drain.ts) and each child run (run-one.ts) tell each other.
 
 export type Implementation = 'node' | 'imapflow' | 'node-pop3';
-export type Scenario = 'idle' | 'drain' | 'attachment';
+/**
+ * settle-emit / settle-ack: the drain's messages over plain IMAP through the parent's counting
+ * proxy; emit marks \Seen as emitted, ack moves each email into Done once Email Done has it.
+ */
+export type Scenario = 'idle' | 'drain' | 'attachment' | 'settle-emit' | 'settle-ack';
 
 export interface JobSpec {
   id: string;
@@ -14,6 +18,8 @@ export interface JobSpec {
   password: string;
   host: string;
   port: number;
+  /** tls: implicit TLS, certificate pinned (default); none: plain IMAP (through the counting proxy). */
+  security?: 'tls' | 'none';
   certificatePem: string;
   expect: {
     count: number;

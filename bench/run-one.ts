@@ -50,7 +50,7 @@ const check = {
   add(subject: string | undefined, text: string | undefined, attachments: ReceivedAttachment[]): void {
     this.count += 1;
     if (this.firstMs === undefined) this.firstMs = elapsed();
-    if (spec.scenario === 'drain') {
+    if (spec.scenario === 'drain' || spec.scenario === 'settle-emit' || spec.scenario === 'settle-ack') {
       const match = /^Bench (\d{5}):/.exec(subject ?? '');
       const index = match ? Number(match[1]) : -1;
       if (index < 0 || !(subject ?? '').startsWith(drainSubject(index))) this.problem(`unexpected subject ${JSON.stringify(subject)}`);
@@ -76,7 +76,7 @@ const check = {
   summary(): string {
     if (this.problems.length > 0) return this.problems.join('; ');
     if (spec.scenario === 'attachment' && this.count === 1) return 'attachment intact (size + sha256)';
-    if (spec.scenario === 'drain') return `${this.count}/${spec.expect.count} distinct, bodies intact`;
+    if (spec.scenario !== 'idle') return `${this.count}/${spec.expect.count} distinct, bodies intact`;
     return '';
   },
 };
@@ -170,6 +170,8 @@ type Flow = Parameters<FlowsModule['helper']['load']>[1];
 
 interface EmailMsg extends NodeMessage {
   topic?: string;
+  /** Set by Email Done once it has settled the email. */
+  email?: { key?: string; settled?: { result?: string; action?: string; ok?: boolean } };
   payload?: unknown;
   attachments?: ReceivedAttachment[];
 }
@@ -208,15 +210,27 @@ async function runNode(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { DEFAULT_SIZE_LIMIT } = require(path.join(repoRoot, 'dist', 'lib', 'mail-source.js')) as { DEFAULT_SIZE_LIMIT: number };
 
-  const nodes = [flows.nodeModule('receive-connection'), flows.nodeModule('receive-email'), flows.coreNode('common/25-catch.js')] as unknown as NodeInitializer;
+  // settle-ack: Receive Email (settle ack, move to Done after success) -> Email Done (success) ->
+  // the helper node, which therefore sees each email once the server has confirmed its move.
+  const ack = spec.scenario === 'settle-ack';
+  const settle = ack
+    ? { settle: 'ack', onSuccess: 'move', successFolder: 'Done' }
+    : spec.scenario === 'settle-emit' ? { settle: 'emit' } : {};
+  const security = spec.security ?? 'tls';
+  const nodes = [
+    flows.nodeModule('receive-connection'), flows.nodeModule('receive-email'), flows.coreNode('common/25-catch.js'),
+    ...(ack ? [flows.nodeModule('email-done')] : []),
+  ] as unknown as NodeInitializer;
   const flow = [
     { id: 'tab', type: 'tab' },
-    { id: 'conn', type: 'mailwire-receive-connection', name: 'bench', protocol: spec.protocol, host: spec.host, port: spec.port, security: 'tls', certificate: spec.certificatePem },
+    { id: 'conn', type: 'mailwire-receive-connection', name: 'bench', protocol: spec.protocol, host: spec.host, port: spec.port, security, certificate: security === 'tls' ? spec.certificatePem : '' },
     {
       id: 'recv', type: 'mailwire-receive-email', z: 'tab', connection: 'conn', folder: '', unseenOnly: true, delay: 1, delayUnit: 'h', maxEmails: -1,
       ...(spec.sizeLimitMiB ? { sizeLimit: spec.sizeLimitMiB } : {}),
-      wires: [['out']],
+      ...settle,
+      wires: [[ack ? 'done' : 'out']],
     },
+    ...(ack ? [{ id: 'done', type: 'mailwire-email-done', z: 'tab', name: '', result: 'success', wires: [['out']] }] : []),
     { id: 'out', type: 'helper', z: 'tab' },
     { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
     { id: 'caught', type: 'helper', z: 'tab' },
@@ -240,8 +254,10 @@ async function runNode(): Promise<void> {
     if (status.fill === 'green' && !pollEndedAt) pollEndedAt = performance.now();
     if (status.fill === 'red' && !pollFailed) pollFailed = String(status.text ?? 'red status');
   };
+  let notConfirmed = 0;
   helper.getNode('out').on('input', (msg: EmailMsg) => {
     lastMessageAt = performance.now();
+    if (ack && msg.email?.settled?.ok !== true) notConfirmed += 1;
     check.add(msg.topic, typeof msg.payload === 'string' ? msg.payload : undefined, msg.attachments ?? []);
   });
   // Node-RED replaces msg.error with { message, source }: the node's message (an i18n key under
@@ -253,10 +269,16 @@ async function runNode(): Promise<void> {
   // The poll has ended once the status turns green; Node-RED hands messages on asynchronously, so
   // the last ones may still be on their way then: allow them a moment.
   while (!pollEndedAt && !pollFailed && !finished) await new Promise((r) => setTimeout(r, 2));
+  if (ack) {
+    // With ack the poll ends (green) once everything is emitted; the last email is settled when
+    // Email Done passes it on, after the server confirmed its MOVE. The overall deadline applies.
+    while (check.count < spec.expect.count && !pollFailed && !finished) await new Promise((r) => setTimeout(r, 2));
+  }
   const graceUntil = performance.now() + 1000;
   while (check.count < spec.expect.count && !pollFailed && performance.now() < graceUntil) await new Promise((r) => setTimeout(r, 2));
   if (finished) return;
   endedAt = Math.max(pollEndedAt, lastMessageAt) || performance.now();
+  if (notConfirmed > 0) check.problem(`${notConfirmed} emails passed on by Email Done without the server's confirmation (settled.ok)`);
 
   const spyNote = bypassed ? '' : 'test-helper send spy still active';
   if (pollFailed) {
@@ -278,11 +300,12 @@ async function runImapflow(): Promise<void> {
   const { simpleParser } = await import('mailparser');
   let socketError = '';
   startClock();
+  const plain = spec.security === 'none';
   const client = new ImapFlow({
     host: spec.host,
     port: spec.port,
-    secure: true,
-    tls: { ca: spec.certificatePem, servername: 'localhost' },
+    secure: !plain,
+    ...(plain ? { doSTARTTLS: false } : { tls: { ca: spec.certificatePem, servername: 'localhost' } }),
     auth: { user: spec.user, pass: spec.password },
     logger: false,
   });
@@ -297,7 +320,10 @@ async function runImapflow(): Promise<void> {
       const parsed = await simpleParser(message.source ?? Buffer.alloc(0), PARSER_OPTIONS);
       check.add(parsed.subject, parsed.text, parsed.attachments);
     }
-    await client.messageFlagsAdd(uids, ['\\Seen'], { uid: true });
+    // settle-ack: the whole batch moved into Done in one UID MOVE once parsed (the bare
+    // equivalent of "handled, then moved"); otherwise marked \Seen in one UID STORE.
+    if (spec.scenario === 'settle-ack') await client.messageMove(uids, 'Done', { uid: true });
+    else await client.messageFlagsAdd(uids, ['\\Seen'], { uid: true });
   }
   await client.logout();
   endedAt = performance.now();

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the benchmark's parts compiled to .build/bench/ (npm run bench builds them first): the
-// receive drain (drain.js), the send bench (send.js), push latency (push.js) and the idle cost of
-// 50 nodes (idle-cost.js), with the private mail servers started for the run and stopped after,
+// receive drain (drain.js, with the settle-drain runs when asked for), the send bench (send.js),
+// push latency (push.js), the idle cost of 50 nodes (idle-cost.js) and, when asked for, three
+// Node-RED processes sharing a mailbox (shared.js), with the private mail servers started for the run and stopped after,
 // unless they were already up. Words pick runs by id (bench/plans.ts lists them):
 // `npm run bench -- pop3-drain push-latency`; each `--name=value` option goes to the part that
 // knows it: `npm run bench -- pop3-drain --count=200`; `--no-send` leaves the send bench out.
@@ -45,9 +46,10 @@ if (unknown.length > 0) {
   process.stderr.write(`unknown option ${unknown.join(' ')}; options: ${known.map((name) => `--${name}=…`).join(' ')} --no-send\n`);
   process.exit(2);
 }
-// A word picks every run whose id contains it; a part runs when it has a run picked.
+// A word picks every run whose id contains it; a part runs when it has a run picked. Without words
+// everything runs but the opt-in parts and runs (settle-drain, shared-3: bench/plans.ts).
 const matching = (part) => filters.filter((word) => part.ids.some((id) => id.includes(word)));
-const selected = PARTS.filter((part) => (filters.length === 0 || matching(part).length > 0) && !(part.script === 'send.js' && args.includes('--no-send')));
+const selected = PARTS.filter((part) => (filters.length === 0 ? !part.optIn : matching(part).length > 0) && !(part.script === 'send.js' && args.includes('--no-send')));
 if (selected.length === 0) {
   process.stderr.write(`no run matches ${filters.join(' ')}; ids: ${PARTS.flatMap((part) => part.ids).join(', ')}\n`);
   process.exit(2);
