@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { AccessTokenSource } from './oauth/oauth-settings';
 
 export type Security = 'none' | 'starttls' | 'tls';
 export type ReceiveProtocol = 'imap' | 'pop3';
@@ -12,6 +13,8 @@ export interface ServerSettings {
   certificate: string;
   user: string;
   password: string;
+  /** With OAuth2: where the clients get the bearer token they log in with (SASL XOAUTH2 / OAUTHBEARER). */
+  tokens?: AccessTokenSource;
 }
 
 export interface ReceiveSettings extends ServerSettings {
