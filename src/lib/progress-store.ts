@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomic } from './atomic-file';
 import type { ServerAction } from './settle/policy';
 
 /** An action the server owes on one message (IMAP): acknowledged, or emitted with settle emit, and not confirmed yet. */
@@ -107,10 +107,7 @@ export class FileProgressStore implements ProgressStore {
 
   set(scope: string, value: FolderProgress | MaildropProgress): void {
     this.scopes[scope] = value;
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    fs.writeFileSync(tmp, JSON.stringify({ version: 1, scopes: this.scopes }));
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify({ version: 1, scopes: this.scopes }));
   }
 
   remove(): void {
