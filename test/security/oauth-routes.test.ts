@@ -228,6 +228,19 @@ describe('OAuth2 sign-in routes (real Node-RED, admin auth on)', { timeout: 1200
     const status = await call('GET', `/mailwire/oauth/status/new-conn-2?type=${TYPE}`);
     assert.equal(status.json.state, 'signed-in');
     assert.ok(fs.existsSync(path.join(red.userDir, 'mailwire-state', 'oauth', 'new-conn-2.json')));
+
+    // Deployed without a refresh token in its credentials, it starts from the stored one.
+    const flows = await call('GET', '/flows', undefined, ADMIN);
+    const current = (flows.json.flows as Array<Record<string, unknown>>);
+    const deployed = current.find((n) => n.id === DEPLOYED) ?? {};
+    const added = { ...deployed, id: 'new-conn-2', credentials: { user: ACCOUNT, password: '', oauthClientSecret: SECRET, oauthRefreshToken: '' } };
+    const deploy = await call('POST', '/flows', { flows: [...current, added], rev: flows.json.rev }, ADMIN);
+    assert.equal(deploy.status, 200, deploy.text);
+    const after = await call('GET', `/mailwire/oauth/status/new-conn-2?type=${TYPE}`);
+    assert.equal(after.json.state, 'signed-in', JSON.stringify(after.json));
+    assert.equal(after.json.account, ACCOUNT);
+    const credentials = await call('GET', `/credentials/${TYPE}/new-conn-2`);
+    assert.equal(credentials.json.has_oauthRefreshToken, false, 'the credential itself was left empty by the deploy');
   });
 
   it('device code: the dialog gets the user code and address, never the device code; the runtime polls to signed-in', async () => {

@@ -39,8 +39,11 @@ const hashOf = (token: string): string => createHash('sha256').update(token).dig
 export class OAuthAccounts {
   private readonly providers = new Map<string, { provider: TokenProvider; settings: OAuthSettings }>();
   private readonly lastSignIn = new Map<string, LastSignIn>();
-  /** The credential each connection last started with (hashed): a different one was typed since. */
-  private readonly credentialSeen = new Map<string, string>();
+  /**
+   * Hashes of the refresh tokens this runtime has seen per connection, as its credential or
+   * saved by it: a credential outside this set was typed in since.
+   */
+  private readonly tokensSeen = new Map<string, Set<string>>();
   private store: RefreshTokenStore | undefined;
 
   constructor(private readonly RED: NodeAPI) {}
@@ -76,14 +79,15 @@ export class OAuthAccounts {
   /**
    * The deployed connection `nodeId` uses OAuth2: its TokenProvider, starting from the newest
    * refresh token. The store is written at every sign-in and rotation, so it wins over the
-   * credential (which changes only on a deploy), unless the credential changed since this
-   * runtime last started the connection: then someone typed a refresh token in by hand.
+   * credential (which changes only on a deploy), unless the credential is one this runtime has
+   * not seen for the connection before: then someone typed a refresh token in by hand. After a
+   * restart nothing was seen, and the store wins.
    */
   attach(nodeId: string, settings: OAuthSettings, credentials: OAuthCredentials): TokenProvider {
     const typed = credentials.oauthRefreshToken ?? '';
-    const seen = this.credentialSeen.get(nodeId);
-    this.credentialSeen.set(nodeId, hashOf(typed));
-    const typedSince = typed !== '' && seen !== undefined && seen !== hashOf(typed);
+    const seen = this.tokensSeen.get(nodeId);
+    const typedSince = typed !== '' && seen !== undefined && !seen.has(hashOf(typed));
+    this.remember(nodeId, typed);
     const stored = this.stored(nodeId, settings);
     const refreshToken = typedSince ? typed : stored || typed || undefined;
     const provider = new TokenProvider(settings, {
@@ -93,6 +97,13 @@ export class OAuthAccounts {
     if (typedSince) void this.save(nodeId, settings, typed).catch(() => undefined);
     this.providers.set(nodeId, { provider, settings });
     return provider;
+  }
+
+  private remember(nodeId: string, refreshToken: string): void {
+    if (!refreshToken) return;
+    const seen = this.tokensSeen.get(nodeId) ?? new Set<string>();
+    seen.add(hashOf(refreshToken));
+    this.tokensSeen.set(nodeId, seen);
   }
 
   release(nodeId: string, provider: TokenProvider): void {
@@ -123,10 +134,10 @@ export class OAuthAccounts {
   /** Keeps a refresh token at once: in the store, and in the credentials so a deploy writes it to flows_cred. */
   private async save(nodeId: string, settings: OAuthSettings, refreshToken: string): Promise<void> {
     await this.tokenStore().save(nodeId, settings.tokenUrl, settings.clientId, refreshToken);
+    this.remember(nodeId, refreshToken);
     const existing = this.RED.nodes.getCredentials(nodeId) as Record<string, unknown> | undefined;
     if (existing) {
       await Promise.resolve(this.RED.nodes.addCredentials(nodeId, { ...existing, oauthRefreshToken: refreshToken })).catch(() => undefined);
-      this.credentialSeen.set(nodeId, hashOf(refreshToken));
     }
   }
 
