@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test file compiled under .build/test with Node's test runner, with the private mail
-// servers started for the run (and stopped after, unless they were already up).
+// servers and OAuth2 provider started for the run (and stopped after, unless they were already up).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,7 +31,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const { started } = await servers.ensureStarted();
+const { info, started } = await servers.ensureStarted();
+// Test processes, and every Node-RED they start, trust the OAuth2 test CA the way a deployment
+// trusts a private CA. Node reads one extra CA file: a CA already named there is kept beside it.
+let extraCa = info.oauth.caFile;
+if (process.env.NODE_EXTRA_CA_CERTS && fs.existsSync(process.env.NODE_EXTRA_CA_CERTS)) {
+  extraCa = path.join(info.stateDir, 'tls', 'extra-ca-bundle.crt');
+  fs.writeFileSync(extraCa, `${fs.readFileSync(process.env.NODE_EXTRA_CA_CERTS, 'utf8')}\n${fs.readFileSync(info.oauth.caFile, 'utf8')}`);
+}
 const alreadyUp = !started;
 let status = 1;
 try {
@@ -40,7 +47,7 @@ try {
   const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...reporters, ...files], {
     stdio: 'inherit',
     cwd: root,
-    env: { ...process.env, MAILWIRE_TEST: '1' },
+    env: { ...process.env, MAILWIRE_TEST: '1', NODE_EXTRA_CA_CERTS: extraCa },
   });
   status = result.status ?? 1;
 } finally {

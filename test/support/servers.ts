@@ -7,13 +7,40 @@ import { ImapFlow } from 'imapflow';
 import type { ReceiveSettings, Security, ServerSettings } from '../../src/lib/connection-options';
 import { until } from './wait';
 
+export interface OAuthClientInfo {
+  id: string;
+  /** Absent for the public client. */
+  secret?: string;
+}
+
+/** The private OAuth2 provider (scripts/oauth-server.mjs); endpoints as its discovery document gives them. */
+export interface OAuthInfo {
+  issuer: string;
+  port: number;
+  /** The test CA that issued the provider's certificate; test processes trust it (NODE_EXTRA_CA_CERTS). */
+  caFile: string;
+  certificate: string;
+  key: string;
+  authorizeUrl: string;
+  tokenUrl: string;
+  deviceUrl: string;
+  revokeUrl: string;
+  introspectUrl: string;
+  /** Scope (and audience) of client-credentials tokens, which Dovecot lets into any mailbox. */
+  appScope: string;
+  /** Lifetime of the `short` client's access tokens. */
+  shortTokenSeconds: number;
+  clients: { app: Required<OAuthClientInfo>; public: OAuthClientInfo; short: Required<OAuthClientInfo>; dovecot: Required<OAuthClientInfo> };
+}
+
 export interface ServerInfo {
   stateDir: string;
   host: string;
   password: string;
   certificate: string;
   key: string;
-  ports: { imap: number; imaps: number; pop3: number; pop3s: number; lmtp: number; sasl: number; smtp?: number; submission?: number; submissions?: number };
+  ports: { imap: number; imaps: number; pop3: number; pop3s: number; lmtp: number; sasl: number; smtp?: number; submission?: number; submissions?: number; oauth?: number };
+  oauth?: OAuthInfo;
 }
 
 export const repoRoot = path.resolve(__dirname, '..', '..', '..');
