@@ -23,6 +23,8 @@ export interface StubAnswer {
   text?: string;
   contentType?: string;
   delayMs?: number;
+  /** Drop the connection instead of answering. */
+  reset?: boolean;
 }
 
 export type StubHandler = (request: StubRequest) => StubAnswer | Promise<StubAnswer>;
@@ -118,6 +120,10 @@ export class TokenEndpointStub {
     const answer = this.queued.shift() ?? (await this.handler(request));
     if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
     if (res.destroyed) return;
+    if (answer.reset) {
+      req.socket.destroy();
+      return;
+    }
     const isJson = answer.json !== undefined;
     res.writeHead(answer.status ?? 200, {
       'content-type': isJson ? 'application/json' : (answer.contentType ?? 'text/html'),

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { MailError, type FailureCode } from '../../src/lib/mail-error';
 import type { DeviceAuthorization } from '../../src/lib/oauth/oauth-settings';
@@ -11,10 +16,12 @@ import {
   startAuthorization,
   startDeviceAuthorization,
 } from '../../src/lib/oauth/token-client';
-import { selfSigned } from '../support/certificates';
+import { classifyTokenError } from '../../src/lib/oauth/token-error';
+import { authority, selfSigned } from '../support/certificates';
 import { TokenEndpointStub, oauthError, refusedPort, tokens, unsignedJwt } from '../support/token-endpoint-stub';
 
 const SECRET = 'client-secret-value';
+const execFileAsync = promisify(execFile);
 
 async function failureOf(work: Promise<unknown>): Promise<MailError> {
   try {
@@ -86,6 +93,12 @@ describe('token client against a stub token endpoint', () => {
     const err = await failureOf(refresh(stub.settings({ tokenUrl: `http://127.0.0.1:${port}/token` }), 'refresh-secret'));
     assert.equal(err.code, 'oauth-unavailable');
     assertNoSecretIn(err, 'refresh-secret');
+  });
+
+  it('a connection dropped mid-request is oauth-unavailable', async () => {
+    stub.queue({ reset: true });
+    const err = await failureOf(refresh(stub.settings(), 'refresh-secret'));
+    assert.equal(err.code, 'oauth-unavailable');
   });
 
   it('plain http off this machine is refused before any request', async () => {
@@ -201,7 +214,44 @@ describe('token client against a stub token endpoint', () => {
   });
 });
 
+describe('token error classification', () => {
+  // Shapes fetch and openid-client produce for failures a loopback stub cannot cause quickly.
+  const fetchFailed = (code: string): Error => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(code), { code }) });
+  it('DNS failures, resets and timeouts are oauth-unavailable', () => {
+    for (const code of ['ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']) {
+      assert.equal(classifyTokenError(fetchFailed(code)).code, 'oauth-unavailable', code);
+    }
+    const timedOut = Object.assign(new Error('operation timed out'), { name: 'ClientError', code: 'OAUTH_TIMEOUT' });
+    assert.equal(classifyTokenError(timedOut).code, 'oauth-unavailable');
+  });
+  it('certificate failures keep their TLS code', () => {
+    assert.equal(classifyTokenError(fetchFailed('CERT_HAS_EXPIRED')).code, 'tls-untrusted');
+    assert.equal(classifyTokenError(fetchFailed('ERR_TLS_CERT_ALTNAME_INVALID')).code, 'tls-hostname');
+  });
+});
+
 describe('token client over TLS', () => {
+  it('a provider whose CA is added with NODE_EXTRA_CA_CERTS is trusted, as by any Node.js HTTPS client', async () => {
+    const ca = authority();
+    const stub = await TokenEndpointStub.start({ tls: ca.issue('localhost') });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailwire-ca-'));
+    try {
+      const caFile = path.join(dir, 'ca.pem');
+      fs.writeFileSync(caFile, ca.cert);
+      stub.handler = () => tokens({ access_token: 'at-tls', expires_in: 60 });
+      const settings = stub.settings({ tokenUrl: stub.tokenUrl.replace('127.0.0.1', 'localhost') });
+      // The extra CA is read once at process start, so the request is made by a child process.
+      const script = `require(${JSON.stringify(path.join(__dirname, '../../src/lib/oauth/token-client.js'))})
+        .refresh(${JSON.stringify(settings)}, 'rt')
+        .then((t) => process.stdout.write(t.accessToken), (e) => process.stdout.write('failed ' + e.code));`;
+      const { stdout } = await execFileAsync(process.execPath, ['-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile } });
+      assert.equal(stdout, 'at-tls');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await stub.close();
+    }
+  });
+
   it('a provider certificate we cannot verify is tls-untrusted, never accepted', async () => {
     const stub = await TokenEndpointStub.start({ tls: selfSigned('localhost') });
     try {

@@ -139,6 +139,26 @@ describe('token provider with a scripted grant and clock', () => {
   });
 });
 
+describe('token provider and a sign-in during a refresh', () => {
+  it('the answer to a refresh of the old grant is dropped, its refresh token never saved', async () => {
+    let answer: (tokens: TokenSet) => void = () => {};
+    const grants: TokenGrants = {
+      refresh: () => new Promise<TokenSet>((resolve) => {
+        answer = resolve;
+      }),
+      clientCredentials: () => Promise.reject(new Error('unused')),
+    };
+    const saved: string[] = [];
+    const provider = new TokenProvider(SETTINGS, { refreshToken: 'rt-old', saveRefreshToken: async (t) => void saved.push(t), client: grants });
+    const waiting = provider.accessToken();
+    await provider.signedIn({ accessToken: 'at-new', refreshToken: 'rt-new', expiresAt: Date.now() + 3600_000 });
+    answer({ accessToken: 'at-old-grant', refreshToken: 'rt-old-rotated', expiresAt: Date.now() + 3600_000 });
+    assert.equal(await waiting, 'at-new');
+    assert.equal(await provider.accessToken(), 'at-new');
+    assert.deepEqual(saved, ['rt-new']);
+  });
+});
+
 describe('token provider against a stub token endpoint', () => {
   let stub: TokenEndpointStub;
   before(async () => {

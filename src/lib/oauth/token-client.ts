@@ -87,13 +87,18 @@ function fetchKeepingAccount(notes: AnswerNotes, tokenUrl: string): CustomFetch 
   };
 }
 
+/*
+ * The issuer only matters to the library for the `iss` parameter of an authorization callback
+ * (RFC 9207): with no id_token kept, nothing else is compared with it. When a callback names an
+ * issuer we take it as given: a connection talks to one provider only, so the mix-up between
+ * providers that check defends against cannot happen, while Microsoft's tenant-specific issuers
+ * (under `common`) and a custom provider's issuer (not typed in) could not be matched anyway.
+ */
 function issuerOf(settings: OAuthSettings, callbackIssuer?: string): string {
+  if (callbackIssuer) return callbackIssuer;
   if (settings.provider === 'google') return 'https://accounts.google.com';
   if (settings.provider === 'microsoft') return `https://login.microsoftonline.com/${settings.tenant}/v2.0`;
-  // A custom provider is configured by its endpoints and its issuer is not typed in. When its
-  // callback names one (RFC 9207) we take it: one connection talks to one provider only, so the
-  // mix-up that check defends against cannot happen here.
-  return callbackIssuer ?? new URL(settings.tokenUrl).origin;
+  return new URL(settings.tokenUrl).origin;
 }
 
 function checkEndpoint(url: string, name: string): void {
@@ -119,7 +124,12 @@ async function configure(settings: OAuthSettings, callbackIssuer?: string): Prom
   };
   // client_secret_post is what Google's and Microsoft's documentation show; a public client sends none.
   const auth = settings.clientSecret ? lib.ClientSecretPost(settings.clientSecret) : lib.None();
-  const config = new lib.Configuration(server, settings.clientId, undefined, auth);
+  let config: Configured['config'];
+  try {
+    config = new lib.Configuration(server, settings.clientId, undefined, auth);
+  } catch (err) {
+    throw classifyTokenError(err);
+  }
   config.timeout = REQUEST_TIMEOUT_SECONDS;
   config[lib.customFetch] = fetchKeepingAccount(notes, settings.tokenUrl);
   // Only reached for loopback addresses: isAllowedEndpoint refused plain http anywhere else.

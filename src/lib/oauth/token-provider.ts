@@ -177,10 +177,10 @@ export class TokenProvider implements AccessTokenSource {
         ? await this.client.refresh(this.settings, refreshToken)
         : await this.client.clientCredentials(this.settings);
     } catch (err) {
-      if (generation !== this.generation) return this.fetchToken();
+      if (generation !== this.generation) return this.afterNewGrant();
       throw this.failed(err);
     }
-    if (generation !== this.generation) return this.fetchToken();
+    if (generation !== this.generation) return this.afterNewGrant();
     if (tokens.refreshToken && tokens.refreshToken !== refreshToken) {
       // The provider may already have retired the old refresh token: keep only the new one in
       // memory even if saving it fails, and hand out nothing until it is saved.
@@ -190,11 +190,17 @@ export class TokenProvider implements AccessTokenSource {
       } catch (err) {
         throw this.failed(new MailError('oauth-unavailable', 'the rotated refresh token could not be saved', {}, { cause: err }));
       }
-      if (generation !== this.generation) return this.fetchToken();
+      if (generation !== this.generation) return this.afterNewGrant();
     }
     this.lastFailure = undefined;
     this.take(tokens);
     return tokens.accessToken;
+  }
+
+  /** A sign-in happened while a refresh was out: its answer belongs to the old grant and is dropped. */
+  private afterNewGrant(): Promise<string> {
+    const current = this.current;
+    return current && this.isFresh(current) ? Promise.resolve(current.token) : this.fetchToken();
   }
 
   private take(tokens: TokenSet): void {
