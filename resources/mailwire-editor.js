@@ -751,14 +751,14 @@
             if (timer) clearTimeout(timer);
             timer = null;
         }
-        // The dialog may close while a sign-in is under way; polling stops with it.
-        $signin.closest('.red-ui-tray').one('remove', stopPolling);
-        node._mailwireStopOAuth = stopPolling;
+
+        // The dialog is gone (closed, or replaced by another): nothing left to show the outcome in.
+        const closed = () => !document.body.contains($status[0]);
 
         /** Polls the connection's status until it shows a sign-in newer than `before`. */
         function waitForSignIn(mine, before, deadline) {
             timer = setTimeout(function () {
-                if (mine !== attempt) return;
+                if (mine !== attempt || closed()) return;
                 refreshStatus().then(function (status) {
                     if (mine !== attempt) return;
                     const newer = status && status.state === 'signed-in' && status.accessTokenExpiresAt !== before;
@@ -837,7 +837,7 @@
                     const every = Math.max(1, Number(reply.interval) || 5) * 1000;
                     const poll = function () {
                         timer = setTimeout(function () {
-                            if (mine !== attempt) return;
+                            if (mine !== attempt || closed()) return;
                             $.ajax({ url: `mailwire/oauth/device/${encodeURIComponent(reply.id)}`, dataType: 'json', timeout: 10000 })
                                 .done(function (answer) {
                                     if (mine !== attempt) return;
