@@ -24,6 +24,8 @@
     const OAUTH_PROVIDERS = Object.freeze(['google', 'microsoft', 'custom']);
     const OAUTH_GRANTS = Object.freeze(['authorization-code', 'device-code', 'client-credentials']);
     /** The OAuth2 rows of a connection dialog; shown only with Authentication = OAuth2. */
+    /** Of these, the ones Node-RED keeps as credentials (password type: never sent back to the browser). */
+    const OAUTH_CREDENTIALS = Object.freeze(['oauthClientSecret', 'oauthRefreshToken']);
     const OAUTH_KEYS = Object.freeze(['oauthProvider', 'oauthTenant', 'oauthGrant', 'oauthAuthorizeUrl', 'oauthTokenUrl', 'oauthDeviceUrl', 'oauthClientId', 'oauthClientSecret', 'oauthScope', 'oauthRefreshToken']);
     /** The admin route (relative, so admin auth and httpAdminRoot apply) that validates each connection type. */
     const VALIDATE_ROUTES = Object.freeze({
@@ -128,16 +130,17 @@
             port: { value: initial.port, required: true, validate: validator(isPort, invalid('port')) },
             security: { value: initial.security, validate: validator((v) => SECURITY_METHODS.includes(v), invalid('security')) },
             certificate: { value: '', validate: validator(isCertificate, invalid('certificate')) },
-            // Absent in older flows, which means a password: those flows stay as they are.
-            auth: { value: 'password', validate: validator((v) => missing(v) || AUTH_METHODS.includes(v), invalid('auth')) },
-            oauthProvider: { value: 'custom', validate: validator((v, n) => !oauth(n) || OAUTH_PROVIDERS.includes(v), invalid('oauthProvider')) },
-            oauthTenant: { value: '' },
-            oauthGrant: { value: 'authorization-code', validate: validator((v, n) => !oauth(n) || OAUTH_GRANTS.includes(v), invalid('oauthGrant')) },
-            oauthClientId: { value: '', validate: validator((v, n) => !oauth(n) || text(v) !== '', invalid('oauthClientId')) },
-            oauthAuthorizeUrl: { value: '', validate: validator((v, n) => !customUrlNeeded(n, 'authorization-code') || isUrl(v), invalid('oauthAuthorizeUrl')) },
-            oauthTokenUrl: { value: '', validate: validator((v, n) => !customUrlNeeded(n) || isUrl(v), invalid('oauthTokenUrl')) },
-            oauthDeviceUrl: { value: '', validate: validator((v, n) => !customUrlNeeded(n, 'device-code') || isUrl(v), invalid('oauthDeviceUrl')) },
-            oauthScope: { value: '' },
+            // Absent in older flows and in new connections until OAuth2 is chosen: absent means a
+            // password, and a connection that never used OAuth2 is saved without these.
+            auth: { value: undefined, validate: validator((v) => missing(v) || AUTH_METHODS.includes(v), invalid('auth')) },
+            oauthProvider: { value: undefined, validate: validator((v, n) => !oauth(n) || OAUTH_PROVIDERS.includes(v), invalid('oauthProvider')) },
+            oauthTenant: { value: undefined },
+            oauthGrant: { value: undefined, validate: validator((v, n) => !oauth(n) || OAUTH_GRANTS.includes(v), invalid('oauthGrant')) },
+            oauthClientId: { value: undefined, validate: validator((v, n) => !oauth(n) || text(v) !== '', invalid('oauthClientId')) },
+            oauthAuthorizeUrl: { value: undefined, validate: validator((v, n) => !customUrlNeeded(n, 'authorization-code') || isUrl(v), invalid('oauthAuthorizeUrl')) },
+            oauthTokenUrl: { value: undefined, validate: validator((v, n) => !customUrlNeeded(n) || isUrl(v), invalid('oauthTokenUrl')) },
+            oauthDeviceUrl: { value: undefined, validate: validator((v, n) => !customUrlNeeded(n, 'device-code') || isUrl(v), invalid('oauthDeviceUrl')) },
+            oauthScope: { value: undefined },
         });
     }
 
@@ -389,16 +392,16 @@
     const CONNECTION_ROWS = Object.freeze([
         { key: 'host', icon: 'server', code: true, placeholder: true },
         { key: 'port', icon: 'plug', control: 'port', tip: 'tip.port' },
-        { key: 'auth', icon: 'key', control: 'select', options: AUTH_METHODS, optionKey: 'oauth.auth' },
-        { key: 'oauthProvider', icon: 'id-badge', control: 'select', options: OAUTH_PROVIDERS, optionKey: 'oauth.provider' },
-        { key: 'oauthTenant', icon: 'building', code: true, placeholder: true },
-        { key: 'oauthGrant', icon: 'sign-in', control: 'select', options: OAUTH_GRANTS, optionKey: 'oauth.grant', tip: 'tip.oauthGrant' },
-        { key: 'oauthAuthorizeUrl', icon: 'globe', code: true, placeholder: true },
-        { key: 'oauthTokenUrl', icon: 'globe', code: true, placeholder: true },
-        { key: 'oauthDeviceUrl', icon: 'globe', code: true, placeholder: true },
-        { key: 'oauthClientId', icon: 'id-card-o', code: true, secret: true },
+        { key: 'auth', own: true, icon: 'key', control: 'select', options: AUTH_METHODS, optionKey: 'oauth.auth' },
+        { key: 'oauthProvider', own: true, icon: 'id-badge', control: 'select', options: OAUTH_PROVIDERS, optionKey: 'oauth.provider' },
+        { key: 'oauthTenant', own: true, icon: 'building', code: true, placeholder: true },
+        { key: 'oauthGrant', own: true, icon: 'sign-in', control: 'select', options: OAUTH_GRANTS, optionKey: 'oauth.grant', tip: 'tip.oauthGrant' },
+        { key: 'oauthAuthorizeUrl', own: true, icon: 'globe', code: true, placeholder: true },
+        { key: 'oauthTokenUrl', own: true, icon: 'globe', code: true, placeholder: true },
+        { key: 'oauthDeviceUrl', own: true, icon: 'globe', code: true, placeholder: true },
+        { key: 'oauthClientId', own: true, icon: 'id-card-o', code: true, secret: true },
         { key: 'oauthClientSecret', icon: 'lock', control: 'password', placeholder: true },
-        { key: 'oauthScope', icon: 'list', code: true, placeholder: true, tip: 'tip.oauthScope' },
+        { key: 'oauthScope', own: true, icon: 'list', code: true, placeholder: true, tip: 'tip.oauthScope' },
         { oauthSignIn: true },
         { key: 'user', icon: 'user', code: true, secret: true, placeholder: true },
         { key: 'password', icon: 'lock', control: 'password', placeholder: true },
@@ -579,7 +582,7 @@
                 user: String($('#node-config-input-user').val() || ''),
                 // '__PWRD__' stands for the saved password; the runtime knows what it means.
                 password: String($('#node-config-input-password').val() || ''),
-            }, oauthFields());
+            }, oauthFields(type));
             const mine = ++requestNumber;
             if (!isPort($port.val())) {
                 // Number('') is 0: say what is wrong here rather than let a default port be tried.
@@ -619,11 +622,31 @@
         });
     }
 
+    /** The OAuth2 properties kept by the dialog's own code (so that absent ones can stay absent). */
+    const OAUTH_OWN_KEYS = Object.freeze(['auth'].concat(OAUTH_KEYS.filter((key) => !OAUTH_CREDENTIALS.includes(key))));
+
+    /** The input of an OAuth2 property or credential in the open dialog of a connection of type `type`. */
+    function oauthInput(type, key) {
+        return $(OAUTH_CREDENTIALS.includes(key) ? `#node-config-input-${key}` : `#${type}-${key}`);
+    }
+
     /** The OAuth2 properties on screen, as the runtime's routes take them ('' secret = none, '__PWRD__' = the saved one). */
-    function oauthFields() {
+    function oauthFields(type) {
         const out = {};
-        for (const key of ['auth'].concat(OAUTH_KEYS)) out[key] = String($(`#node-config-input-${key}`).val() || '');
+        for (const key of ['auth'].concat(OAUTH_KEYS)) out[key] = String(oauthInput(type, key).val() || '');
         return out;
+    }
+
+    /**
+     * Stores the OAuth2 properties on the node (call it from oneditsave). A connection that had no
+     * `auth` and still uses a password keeps all of them absent, as flows from before OAuth2 have.
+     */
+    function saveOAuth(node, type) {
+        const auth = oauthInput(type, 'auth').val();
+        if (auth !== 'oauth2' && missing(node.auth)) return;
+        node.auth = auth === 'oauth2' ? 'oauth2' : 'password';
+        if (auth !== 'oauth2') return;
+        for (const key of OAUTH_OWN_KEYS) if (key !== 'auth') node[key] = text(oauthInput(type, key).val());
     }
 
     /**
@@ -638,10 +661,13 @@
      */
     function oauthDialog(node, type, options) {
         const t = (key, params) => node._(`${type}.${key}`, params);
-        const $auth = $('#node-config-input-auth');
-        const $provider = $('#node-config-input-oauthProvider');
-        const $grant = $('#node-config-input-oauthGrant');
-        const $scope = $('#node-config-input-oauthScope');
+        // What an absent property means: a password; a custom provider signed in from the editor.
+        const initial = { auth: 'password', oauthProvider: 'custom', oauthGrant: 'authorization-code' };
+        for (const key of OAUTH_OWN_KEYS) oauthInput(type, key).val(missing(node[key]) ? initial[key] || '' : String(node[key]));
+        const $auth = oauthInput(type, 'auth');
+        const $provider = oauthInput(type, 'oauthProvider');
+        const $grant = oauthInput(type, 'oauthGrant');
+        const $scope = oauthInput(type, 'oauthScope');
         const $signin = $(`#${type}-oauth-signin`);
         const $device = $(`#${type}-oauth-device`);
         const $result = $(`#${type}-oauth-result`);
@@ -780,7 +806,7 @@
         }
 
         function body() {
-            return Object.assign({ id: node.id, type, redirectUri, protocol: options.use() === 'smtp' ? undefined : options.use() }, oauthFields());
+            return Object.assign({ id: node.id, type, redirectUri, protocol: options.use() === 'smtp' ? undefined : options.use() }, oauthFields(type));
         }
 
         function signInWithCode() {
@@ -928,5 +954,6 @@
         failureText,
         connectionDialog,
         savePort,
+        saveOAuth,
     });
 })();

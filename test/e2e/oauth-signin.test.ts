@@ -13,7 +13,21 @@ import { ADMIN, NodeRedProcess } from '../support/node-red-process';
 import { approveDevice, oauthInfo } from '../support/oauth';
 import { until } from '../support/wait';
 import type { Editor } from './browser';
-import { dropNode, editorSettings, launchBrowser, openConnectionDialog, openEditor, openNodeDialog, screenshot, topTray } from './browser';
+import { closeConnectionDialog, configNodeIds, dropNode, editorSettings, launchBrowser, openConnectionDialog, openEditor, openNodeDialog, screenshot, topTray } from './browser';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const RED: any;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+/** A config node's properties in the editor's model, as they would be exported (defined ones only). */
+async function configNode(page: Page, id: string): Promise<Record<string, unknown>> {
+  return page.evaluate((nodeId) => {
+    const node = RED.nodes.node(nodeId);
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(node._def.defaults)) if (node[key] !== undefined) out[key] = node[key];
+    return out;
+  }, id);
+}
 
 const TYPE = 'mailwire-receive-connection';
 
@@ -71,22 +85,22 @@ async function signInThroughDialog(browser: Browser, provider: TestProvider, adm
     const user = `signin-${randomBytes(3).toString('hex')}@example.test`;
 
     // Password is the default; OAuth2 hides the password and shows the OAuth2 rows.
-    assert.equal(await page.locator('#node-config-input-auth').inputValue(), 'password');
-    await page.locator('#node-config-input-auth').selectOption('oauth2');
+    assert.equal(await page.locator(`#${TYPE}-auth`).inputValue(), 'password');
+    await page.locator(`#${TYPE}-auth`).selectOption('oauth2');
     await page.locator(`#${TYPE}-password-row`).waitFor({ state: 'hidden' });
     // Google fills its server and scope in.
-    await page.locator('#node-config-input-oauthProvider').selectOption('google');
+    await page.locator(`#${TYPE}-oauthProvider`).selectOption('google');
     assert.equal(await page.locator('#node-config-input-host').inputValue(), 'imap.gmail.com');
     assert.equal(await page.locator(`#${TYPE}-port`).inputValue(), '993');
-    assert.equal(await page.locator('#node-config-input-oauthScope').inputValue(), 'https://mail.google.com/');
+    assert.equal(await page.locator(`#${TYPE}-oauthScope`).inputValue(), 'https://mail.google.com/');
 
-    await page.locator('#node-config-input-oauthProvider').selectOption('custom');
+    await page.locator(`#${TYPE}-oauthProvider`).selectOption('custom');
     await page.locator('#node-config-input-host').fill('localhost');
     await page.locator('#node-config-input-user').fill(user);
-    await page.locator('#node-config-input-oauthAuthorizeUrl').fill(provider.authorizeUrl);
-    await page.locator('#node-config-input-oauthTokenUrl').fill(provider.tokenUrl);
-    await page.locator('#node-config-input-oauthClientId').fill(provider.clientId);
-    await page.locator('#node-config-input-oauthScope').fill(provider.scope);
+    await page.locator(`#${TYPE}-oauthAuthorizeUrl`).fill(provider.authorizeUrl);
+    await page.locator(`#${TYPE}-oauthTokenUrl`).fill(provider.tokenUrl);
+    await page.locator(`#${TYPE}-oauthClientId`).fill(provider.clientId);
+    await page.locator(`#${TYPE}-oauthScope`).fill(provider.scope);
     assert.equal(await page.locator(`#${TYPE}-oauth-redirect`).innerText(), `${red.url}/mailwire/oauth/callback`);
     assert.equal(await page.locator(`#${TYPE}-oauth-status`).getAttribute('data-state'), 'not-signed-in');
 
@@ -110,6 +124,25 @@ async function signInThroughDialog(browser: Browser, provider: TestProvider, adm
     // What the browser got from the sign-in routes: the provider's address, then statuses.
     const bodies = await Promise.all(e.responses.filter((r) => r.url().includes('/mailwire/oauth/')).map((r) => r.text().catch(() => '')));
     for (const body of bodies) assert.doesNotMatch(body, /token"|refresh|device_?code/i, body);
+    // Saved: the OAuth2 properties on the node; no secret or token in the editor's model.
+    const before = await configNodeIds(page, TYPE);
+    await closeConnectionDialog(page, 'ok');
+    const [added] = (await configNodeIds(page, TYPE)).filter((n) => !before.includes(n));
+    const saved = await configNode(page, added);
+    assert.equal(saved.auth, 'oauth2');
+    assert.equal(saved.oauthProvider, 'custom');
+    assert.equal(saved.oauthClientId, provider.clientId);
+    assert.equal(saved.oauthTokenUrl, provider.tokenUrl);
+    // A connection that keeps the password is saved as before OAuth2 existed: no auth, no oauth*.
+    if (!adminRoot) {
+      await openConnectionDialog(page, 'add');
+      await page.locator('#node-config-input-host').fill('mail.example.test');
+      const known = await configNodeIds(page, TYPE);
+      await closeConnectionDialog(page, 'ok');
+      const [plainId] = (await configNodeIds(page, TYPE)).filter((n) => !known.includes(n));
+      const plain = await configNode(page, plainId);
+      assert.deepEqual(Object.keys(plain).filter((k) => k === 'auth' || k.startsWith('oauth')), []);
+    }
     assert.deepEqual(e.pageErrors.map((err) => err.message), []);
   } finally {
     await e?.context.close().catch(() => undefined);
@@ -129,7 +162,7 @@ describe('OAuth2 sign-in from the connection dialog (real Node-RED, Chromium, oi
     await browser?.close().catch(() => undefined);
   });
 
-  it('Sign in opens the provider, and the dialog shows the signed-in account', async () => {
+  it('Sign in opens the provider; the dialog shows it signed in and until when; saved, the connection has its OAuth2 properties', async () => {
     assert.ok(browser);
     await signInThroughDialog(browser, provider, '');
   });
