@@ -20,6 +20,13 @@
     const MODULE = '@mailwire/node-red-email';
     const STYLESHEET_ID = 'mailwire-editor-css';
     const SECURITY_METHODS = Object.freeze(['none', 'starttls', 'tls']);
+    const AUTH_METHODS = Object.freeze(['password', 'oauth2']);
+    const OAUTH_PROVIDERS = Object.freeze(['google', 'microsoft', 'custom']);
+    const OAUTH_GRANTS = Object.freeze(['authorization-code', 'device-code', 'client-credentials']);
+    /** The OAuth2 rows of a connection dialog; shown only with Authentication = OAuth2. */
+    /** Of these, the ones Node-RED keeps as credentials (password type: never sent back to the browser). */
+    const OAUTH_CREDENTIALS = Object.freeze(['oauthClientSecret', 'oauthRefreshToken']);
+    const OAUTH_KEYS = Object.freeze(['oauthProvider', 'oauthTenant', 'oauthGrant', 'oauthAuthorizeUrl', 'oauthTokenUrl', 'oauthDeviceUrl', 'oauthClientId', 'oauthClientSecret', 'oauthScope', 'oauthRefreshToken']);
     /** The admin route (relative, so admin auth and httpAdminRoot apply) that validates each connection type. */
     const VALIDATE_ROUTES = Object.freeze({
         'mailwire-receive-connection': 'mailwire/validate/receive',
@@ -123,12 +130,41 @@
             port: { value: initial.port, required: true, validate: validator(isPort, invalid('port')) },
             security: { value: initial.security, validate: validator((v) => SECURITY_METHODS.includes(v), invalid('security')) },
             certificate: { value: '', validate: validator(isCertificate, invalid('certificate')) },
+            // Absent in older flows and in new connections until OAuth2 is chosen: absent means a
+            // password, and a connection that never used OAuth2 is saved without these.
+            auth: { value: undefined, validate: validator((v) => missing(v) || AUTH_METHODS.includes(v), invalid('auth')) },
+            oauthProvider: { value: undefined, validate: validator((v, n) => !oauth(n) || OAUTH_PROVIDERS.includes(v), invalid('oauthProvider')) },
+            oauthTenant: { value: undefined },
+            oauthGrant: { value: undefined, validate: validator((v, n) => !oauth(n) || OAUTH_GRANTS.includes(v), invalid('oauthGrant')) },
+            oauthClientId: { value: undefined, validate: validator((v, n) => !oauth(n) || text(v) !== '', invalid('oauthClientId')) },
+            oauthAuthorizeUrl: { value: undefined, validate: validator((v, n) => !customUrlNeeded(n, 'authorization-code') || isUrl(v), invalid('oauthAuthorizeUrl')) },
+            oauthTokenUrl: { value: undefined, validate: validator((v, n) => !customUrlNeeded(n) || isUrl(v), invalid('oauthTokenUrl')) },
+            oauthDeviceUrl: { value: undefined, validate: validator((v, n) => !customUrlNeeded(n, 'device-code') || isUrl(v), invalid('oauthDeviceUrl')) },
+            oauthScope: { value: undefined },
         });
     }
 
-    /** The credentials of a connection: the user name is shown again, the password never. */
+    function oauth(node) {
+        return !!node && node.auth === 'oauth2';
+    }
+
+    /** A custom provider's endpoint is needed: always the token URL, the others for their grant. */
+    function customUrlNeeded(node, grant) {
+        return oauth(node) && node.oauthProvider === 'custom' && (!grant || node.oauthGrant === grant);
+    }
+
+    function isUrl(value) {
+        try {
+            const url = new URL(text(value));
+            return url.protocol === 'https:' || url.protocol === 'http:';
+        } catch (e) {
+            return false;
+        }
+    }
+
+    /** The credentials of a connection: the user name is shown again, the password and the OAuth2 secrets never. */
     function connectionCredentials() {
-        return { user: { type: 'text' }, password: { type: 'password' } };
+        return { user: { type: 'text' }, password: { type: 'password' }, oauthClientSecret: { type: 'password' }, oauthRefreshToken: { type: 'password' } };
     }
 
     /** The defaults of a node that uses a connection of type `connectionType`: name, connection, then `own`. */
@@ -291,7 +327,24 @@
             return element('div', { class: 'mailwire-section', id: id('section') }).append(element('div', { class: 'mailwire-section-heading' }).append($toggle), $body.hide());
         }
 
+        // The sign-in part of the OAuth2 rows: the redirect URI to register, Sign in (authorization
+        // code) or the device code, and who is signed in. oauthDialog() fills it.
+        function signInRow() {
+            const id = (part) => `${type}-oauth-${part}`;
+            const aria = catalogKey('oauth.signin.aria');
+            return element('div', { class: 'form-row mailwire-oauth-signin', id: id('signin-row') }).append(
+                element('div', { class: 'mailwire-tip', id: id('redirect-row') }).append(
+                    element('span', { 'data-i18n': catalogKey('oauth.redirect') }), ' ', element('code', { id: id('redirect'), class: 'mailwire-oauth-redirect' })),
+                element('button', { type: 'button', class: 'red-ui-button', id: id('signin'), 'aria-describedby': id('result'), 'data-i18n': i18nAttribute([['aria-label', aria], ['title', aria]]) })
+                    .append(element('i', { class: 'fa fa-sign-in', 'aria-hidden': 'true' }), ' ', element('span', { class: 'mailwire-oauth-signin-label', 'data-i18n': catalogKey('oauth.signin.button') })),
+                element('div', { id: id('device'), class: 'mailwire-oauth-device', 'aria-live': 'polite' }),
+                element('div', { id: id('result'), class: 'mailwire-validate-result', role: 'status', 'aria-live': 'polite' }),
+                element('div', { id: id('status'), class: 'mailwire-oauth-status', role: 'status', 'aria-live': 'polite' }),
+            );
+        }
+
         function build(row) {
+            if (row.oauthSignIn) return [signInRow()];
             if (row.validate) return [validateRow()];
             if (row.notice) return [notice(row)];
             if (row.section) return [section(row)];
@@ -339,8 +392,20 @@
     const CONNECTION_ROWS = Object.freeze([
         { key: 'host', icon: 'server', code: true, placeholder: true },
         { key: 'port', icon: 'plug', control: 'port', tip: 'tip.port' },
+        { key: 'auth', own: true, icon: 'key', control: 'select', options: AUTH_METHODS, optionKey: 'oauth.auth' },
+        { key: 'oauthProvider', own: true, icon: 'id-badge', control: 'select', options: OAUTH_PROVIDERS, optionKey: 'oauth.provider' },
+        { key: 'oauthTenant', own: true, icon: 'building', code: true, placeholder: true },
+        { key: 'oauthGrant', own: true, icon: 'sign-in', control: 'select', options: OAUTH_GRANTS, optionKey: 'oauth.grant', tip: 'tip.oauthGrant' },
+        { key: 'oauthAuthorizeUrl', own: true, icon: 'globe', code: true, placeholder: true },
+        { key: 'oauthTokenUrl', own: true, icon: 'globe', code: true, placeholder: true },
+        { key: 'oauthDeviceUrl', own: true, icon: 'globe', code: true, placeholder: true },
+        { key: 'oauthClientId', own: true, icon: 'id-card-o', code: true, secret: true },
+        { key: 'oauthClientSecret', icon: 'lock', control: 'password', placeholder: true },
+        { key: 'oauthScope', own: true, icon: 'list', code: true, placeholder: true, tip: 'tip.oauthScope' },
+        { oauthSignIn: true },
         { key: 'user', icon: 'user', code: true, secret: true, placeholder: true },
         { key: 'password', icon: 'lock', control: 'password', placeholder: true },
+        { key: 'oauthRefreshToken', icon: 'refresh', control: 'password', placeholder: true, tip: 'tip.oauthRefreshToken' },
         { key: 'security', icon: 'shield', control: 'select', options: SECURITY_METHODS },
         { key: 'certificate', icon: 'certificate', control: 'textarea', className: 'mailwire-pem', rows: 5, code: true, secret: true, placeholder: true, tip: 'tip.certificate' },
         { key: 'name', icon: 'tag', placeholder: true },
@@ -481,17 +546,30 @@
             if (reply.certificate && typeof reply.certificate === 'object') showCertificate(reply.certificate);
         }
 
-        function httpFailureText(xhr, textStatus) {
-            if (textStatus === 'timeout') return t('validate.http.timeout');
+        function httpFailureText(xhr, textStatus, prefix) {
+            const p = prefix || 'validate.http';
+            if (textStatus === 'timeout') return t(`${p}.timeout`);
             switch (xhr.status) {
-                case 0: return t('validate.http.no-response');
+                case 0: return t(`${p}.no-response`);
                 case 401:
-                case 403: return t('validate.http.forbidden');
-                case 404: return t('validate.http.not-found');
-                case 429: return t('validate.http.rate');
+                case 403: return t(`${p}.forbidden`);
+                case 404: return t(`${p}.not-found`);
+                case 429: return t(`${p}.rate`);
                 default: return null;
             }
         }
+
+        oauthDialog(node, type, {
+            use: options.use,
+            watchUse: options.watch.filter(($select) => $select.attr('id') !== 'node-config-input-security'),
+            setServer: function (server) {
+                $('#node-config-input-host').val(server.host);
+                $security.val(server.security).trigger('change');
+                $port.val(String(server.port));
+                checkPort();
+            },
+            httpFailureText,
+        });
 
         $button.on('click', function (event) {
             event.preventDefault();
@@ -504,7 +582,7 @@
                 user: String($('#node-config-input-user').val() || ''),
                 // '__PWRD__' stands for the saved password; the runtime knows what it means.
                 password: String($('#node-config-input-password').val() || ''),
-            });
+            }, oauthFields(type));
             const mine = ++requestNumber;
             if (!isPort($port.val())) {
                 // Number('') is 0: say what is wrong here rather than let a default port be tried.
@@ -541,6 +619,289 @@
             }).always(function () {
                 if (mine === requestNumber) setRunning(false);
             });
+        });
+    }
+
+    /** The OAuth2 properties kept by the dialog's own code (so that absent ones can stay absent). */
+    const OAUTH_OWN_KEYS = Object.freeze(['auth'].concat(OAUTH_KEYS.filter((key) => !OAUTH_CREDENTIALS.includes(key))));
+
+    /** The input of an OAuth2 property or credential in the open dialog of a connection of type `type`. */
+    function oauthInput(type, key) {
+        return $(OAUTH_CREDENTIALS.includes(key) ? `#node-config-input-${key}` : `#${type}-${key}`);
+    }
+
+    /** The OAuth2 properties on screen, as the runtime's routes take them ('' secret = none, '__PWRD__' = the saved one). */
+    function oauthFields(type) {
+        const out = {};
+        for (const key of ['auth'].concat(OAUTH_KEYS)) out[key] = String(oauthInput(type, key).val() || '');
+        return out;
+    }
+
+    /**
+     * Stores the OAuth2 properties on the node (call it from oneditsave). A connection that had no
+     * `auth` and still uses a password keeps all of them absent, as flows from before OAuth2 have.
+     */
+    function saveOAuth(node, type) {
+        const auth = oauthInput(type, 'auth').val();
+        if (auth !== 'oauth2' && missing(node.auth)) return;
+        node.auth = auth === 'oauth2' ? 'oauth2' : 'password';
+        if (auth !== 'oauth2') return;
+        for (const key of OAUTH_OWN_KEYS) if (key !== 'auth') node[key] = text(oauthInput(type, key).val());
+    }
+
+    /**
+     * The OAuth2 part of a connection dialog: shows the rows that fit the provider and grant,
+     * fills a preset's server and scope, and runs the sign-in. The editor learns the outcome by
+     * polling the runtime (mailwire/oauth/status/<id>, mailwire/oauth/device/<id>); no token ever
+     * reaches the browser.
+     *   use()            'imap', 'pop3' or 'smtp': which of the preset's servers and scopes apply
+     *   watchUse         jQuery selects whose change changes use()
+     *   setServer(s)     puts a preset's { host, port, security } into the dialog
+     *   httpFailureText(xhr, textStatus, prefix)   the fixed texts for 401/403/404/429/no answer
+     */
+    function oauthDialog(node, type, options) {
+        const t = (key, params) => node._(`${type}.${key}`, params);
+        // What an absent property means: a password; a custom provider signed in from the editor.
+        const initial = { auth: 'password', oauthProvider: 'custom', oauthGrant: 'authorization-code' };
+        for (const key of OAUTH_OWN_KEYS) oauthInput(type, key).val(missing(node[key]) ? initial[key] || '' : String(node[key]));
+        const $auth = oauthInput(type, 'auth');
+        const $provider = oauthInput(type, 'oauthProvider');
+        const $grant = oauthInput(type, 'oauthGrant');
+        const $scope = oauthInput(type, 'oauthScope');
+        const $signin = $(`#${type}-oauth-signin`);
+        const $device = $(`#${type}-oauth-device`);
+        const $result = $(`#${type}-oauth-result`);
+        const $status = $(`#${type}-oauth-status`);
+        const presets = () => setting(type === 'mailwire-send-connection' ? 'mailwireSendConnectionOauthPresets' : 'mailwireReceiveConnectionOauthPresets') || {};
+        const presetScope = () => {
+            const preset = presets()[$provider.val()];
+            if (!preset) return '';
+            return $grant.val() === 'client-credentials' ? preset.appScope || '' : (preset.delegatedScope || {})[options.use()] || '';
+        };
+
+        if (!AUTH_METHODS.includes($auth.val())) $auth.val('password');
+        if (!OAUTH_PROVIDERS.includes($provider.val())) $provider.val('custom');
+        if (!OAUTH_GRANTS.includes($grant.val())) $grant.val('authorization-code');
+
+        // The address the provider sends the browser back to: this editor's own admin URL.
+        const redirectUri = new URL('mailwire/oauth/callback', window.location.href.split('#')[0].split('?')[0]).href;
+        $(`#${type}-oauth-redirect`).text(redirectUri);
+
+        function layout() {
+            const on = $auth.val() === 'oauth2';
+            const provider = $provider.val();
+            const grant = $grant.val();
+            showRows(type, OAUTH_KEYS, on);
+            showRows(type, ['password'], !on);
+            if (on) {
+                showRows(type, ['oauthTenant'], provider === 'microsoft');
+                showRows(type, ['oauthTokenUrl'], provider === 'custom');
+                showRows(type, ['oauthAuthorizeUrl'], provider === 'custom' && grant === 'authorization-code');
+                showRows(type, ['oauthDeviceUrl'], provider === 'custom' && grant === 'device-code');
+                showRows(type, ['oauthRefreshToken'], grant !== 'client-credentials');
+            }
+            $(`#${type}-oauth-signin-row`).toggle(on && grant !== 'client-credentials');
+            $(`#${type}-oauth-redirect-row`).toggle(grant === 'authorization-code');
+            $signin.find('.mailwire-oauth-signin-label').text(t(grant === 'device-code' ? 'oauth.signin.device-button' : 'oauth.signin.button'));
+        }
+
+        // A preset fills the usual server and scope; each stays editable. The scope follows the
+        // preset only while the user has not typed one of their own.
+        let previousScope = presetScope();
+        function followScope() {
+            const now = presetScope();
+            const current = text($scope.val());
+            if (now && (current === '' || current === previousScope)) $scope.val(now);
+            previousScope = now;
+        }
+        $provider.on('change', function () {
+            const preset = presets()[$provider.val()];
+            if (preset && preset.servers && preset.servers[options.use()]) options.setServer(preset.servers[options.use()]);
+            followScope();
+            layout();
+        });
+        $grant.on('change', function () {
+            followScope();
+            layout();
+        });
+        for (const $select of options.watchUse) $select.on('change', function () {
+            const preset = presets()[$provider.val()];
+            if ($auth.val() === 'oauth2' && preset && preset.servers && preset.servers[options.use()]) options.setServer(preset.servers[options.use()]);
+            followScope();
+        });
+        $auth.on('change', layout);
+        layout();
+
+        function show(kind, line) {
+            $result.empty().removeClass('mailwire-running mailwire-success mailwire-failure').addClass(`mailwire-${kind}`);
+            const icon = { running: 'fa-spinner fa-spin', success: 'fa-check', failure: 'fa-exclamation-triangle' }[kind];
+            $('<div class="mailwire-validate-message"></div>').append($('<i class="fa" aria-hidden="true"></i>').addClass(icon)).append($('<span></span>').text(line)).appendTo($result);
+        }
+
+        function showStatus(status) {
+            const state = status && typeof status.state === 'string' ? status.state : 'not-signed-in';
+            const until = typeof status.accessTokenExpiresAt === 'number' ? new Date(status.accessTokenExpiresAt).toLocaleString() : '';
+            let line;
+            if (state === 'signed-in') line = status.account ? t(until ? 'oauth.status.signed-in-as-until' : 'oauth.status.signed-in-as', { account: status.account, until }) : t(until ? 'oauth.status.signed-in-until' : 'oauth.status.signed-in', { until });
+            else line = t(`oauth.status.${['signin-required', 'unavailable'].includes(state) ? state : 'not-signed-in'}`);
+            $status.attr('data-state', state).text(line);
+        }
+
+        const statusUrl = () => `mailwire/oauth/status/${encodeURIComponent(node.id)}?type=${encodeURIComponent(type)}`;
+        function refreshStatus() {
+            return $.ajax({ url: statusUrl(), dataType: 'json', timeout: 10000 }).then(
+                (status) => {
+                    showStatus(status);
+                    return status;
+                },
+                () => null,
+            );
+        }
+        if ($auth.val() === 'oauth2') refreshStatus();
+        $auth.on('change', function () {
+            if ($auth.val() === 'oauth2') refreshStatus();
+        });
+
+        function failureOf(xhr, textStatus) {
+            const fixed = options.httpFailureText(xhr, textStatus, 'oauth.http');
+            if (fixed) return fixed;
+            const body = xhr.responseJSON;
+            if (body && typeof body === 'object' && typeof body.code === 'string') return failureText(node, type, body, { host: '', port: '' });
+            if (xhr.status === 500) return t('oauth.http.server-error');
+            return t('oauth.http.unexpected', { status: String(xhr.status) });
+        }
+
+        let attempt = 0;
+        let timer = null;
+        function stopPolling() {
+            if (timer) clearTimeout(timer);
+            timer = null;
+        }
+
+        // The dialog is gone (closed, or replaced by another): nothing left to show the outcome in.
+        const closed = () => !document.body.contains($status[0]);
+
+        /** Polls the connection's status until it shows a sign-in newer than `before`. */
+        function waitForSignIn(mine, before, deadline) {
+            timer = setTimeout(function () {
+                if (mine !== attempt || closed()) return;
+                refreshStatus().then(function (status) {
+                    if (mine !== attempt) return;
+                    const newer = status && status.state === 'signed-in' && status.accessTokenExpiresAt !== before;
+                    if (newer) {
+                        show('success', t('oauth.signin.done'));
+                        setBusy(false);
+                    } else if (Date.now() > deadline) {
+                        show('failure', t('oauth.signin.timeout'));
+                        setBusy(false);
+                    } else {
+                        waitForSignIn(mine, before, deadline);
+                    }
+                });
+            }, 1500);
+        }
+
+        function setBusy(busy) {
+            $signin.prop('disabled', busy).toggleClass('disabled', busy).attr('aria-busy', busy ? 'true' : 'false');
+        }
+
+        function body() {
+            return Object.assign({ id: node.id, type, redirectUri, protocol: options.use() === 'smtp' ? undefined : options.use() }, oauthFields(type));
+        }
+
+        function signInWithCode() {
+            const mine = ++attempt;
+            // Opened now, inside the click, so that no popup blocker stops it; pointed at the
+            // provider once the runtime has made the round trip.
+            const popup = window.open('', '_blank');
+            setBusy(true);
+            show('running', t('oauth.signin.starting'));
+            refreshStatus().then(function (before) {
+                const beforeExpiry = before && before.state === 'signed-in' ? before.accessTokenExpiresAt : undefined;
+                $.ajax({ url: 'mailwire/oauth/start', type: 'POST', contentType: 'application/json', data: JSON.stringify(body()), dataType: 'json', timeout: 20000 })
+                    .done(function (reply) {
+                        if (mine !== attempt) return;
+                        const url = reply && typeof reply.url === 'string' ? reply.url : '';
+                        if (!/^https?:\/\//.test(url)) {
+                            if (popup) popup.close();
+                            show('failure', t('oauth.http.unexpected', { status: '200' }));
+                            setBusy(false);
+                            return;
+                        }
+                        if (popup && !popup.closed) {
+                            popup.opener = null;
+                            popup.location.href = url;
+                            show('running', t('oauth.signin.waiting'));
+                        } else {
+                            $result.empty().removeClass('mailwire-running mailwire-success mailwire-failure').addClass('mailwire-running');
+                            $('<div class="mailwire-validate-message"></div>').append($('<span></span>').text(t('oauth.signin.blocked') + ' '))
+                                .append($('<a target="_blank" rel="noopener noreferrer"></a>').attr('href', url).text(t('oauth.signin.open'))).appendTo($result);
+                        }
+                        waitForSignIn(mine, beforeExpiry, Date.now() + 10 * 60000);
+                    })
+                    .fail(function (xhr, textStatus) {
+                        if (mine !== attempt) return;
+                        if (popup) popup.close();
+                        show('failure', failureOf(xhr, textStatus));
+                        setBusy(false);
+                    });
+            });
+        }
+
+        function signInWithDevice() {
+            const mine = ++attempt;
+            setBusy(true);
+            $device.empty();
+            show('running', t('oauth.signin.starting'));
+            $.ajax({ url: 'mailwire/oauth/device', type: 'POST', contentType: 'application/json', data: JSON.stringify(body()), dataType: 'json', timeout: 20000 })
+                .done(function (reply) {
+                    if (mine !== attempt) return;
+                    const address = typeof reply.verificationUri === 'string' && /^https?:\/\//.test(reply.verificationUri) ? reply.verificationUri : '';
+                    $('<p></p>').text(t('oauth.device.open')).append(' ', $('<a target="_blank" rel="noopener noreferrer" class="mailwire-oauth-device-link"></a>').attr('href', address).text(address)).appendTo($device);
+                    $('<p></p>').text(t('oauth.device.code') + ' ').append($('<code class="mailwire-oauth-user-code"></code>').text(String(reply.userCode || ''))).appendTo($device);
+                    show('running', t('oauth.device.waiting', { until: new Date(reply.expiresAt).toLocaleTimeString() }));
+                    const every = Math.max(1, Number(reply.interval) || 5) * 1000;
+                    const poll = function () {
+                        timer = setTimeout(function () {
+                            if (mine !== attempt || closed()) return;
+                            $.ajax({ url: `mailwire/oauth/device/${encodeURIComponent(reply.id)}`, dataType: 'json', timeout: 10000 })
+                                .done(function (answer) {
+                                    if (mine !== attempt) return;
+                                    if (answer.state === 'signed-in') {
+                                        $device.empty();
+                                        show('success', t('oauth.signin.done'));
+                                        setBusy(false);
+                                        refreshStatus();
+                                    } else if (answer.state === 'failed') {
+                                        $device.empty();
+                                        show('failure', failureText(node, type, { code: answer.code || 'oauth-unavailable' }, { host: '', port: '' }));
+                                        setBusy(false);
+                                    } else {
+                                        poll();
+                                    }
+                                })
+                                .fail(function (xhr, textStatus) {
+                                    if (mine !== attempt) return;
+                                    show('failure', failureOf(xhr, textStatus));
+                                    setBusy(false);
+                                });
+                        }, every);
+                    };
+                    poll();
+                })
+                .fail(function (xhr, textStatus) {
+                    if (mine !== attempt) return;
+                    show('failure', failureOf(xhr, textStatus));
+                    setBusy(false);
+                });
+        }
+
+        $signin.on('click', function (event) {
+            event.preventDefault();
+            if ($signin.prop('disabled')) return;
+            stopPolling();
+            if ($grant.val() === 'device-code') signInWithDevice();
+            else signInWithCode();
         });
     }
 
@@ -593,5 +954,6 @@
         failureText,
         connectionDialog,
         savePort,
+        saveOAuth,
     });
 })();

@@ -9,17 +9,16 @@ import { validateReceive } from '../lib/validate-receive';
 import type { ValidateOutcome } from '../lib/validate';
 import { RECEIVE_CONNECTION_TYPE } from './shared/receive-connection-node';
 import type { ReceiveConnectionNode } from './shared/receive-connection-node';
-import { initConnection } from './shared/connection-node';
+import { CONNECTION_CREDENTIALS, initConnection } from './shared/connection-node';
+import { registerOAuthRoutes } from './shared/oauth-routes';
+import { oauthPresetsForEditor } from './shared/oauth-presets-setting';
 import type { ConnectionCredentials, ConnectionDef } from './shared/connection-node';
 import { describeFailure } from './shared/describe-failure';
 import { registerValidateRoute, sameServer } from './shared/validate-route';
+import { userDirOf } from './shared/user-dir';
 
 interface ReceiveConnectionDef extends ConnectionDef {
   protocol: string;
-}
-
-function userDirOf(RED: NodeAPI): string {
-  return (RED.settings as unknown as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');
 }
 
 /** Where each Receive Email node's progress file lives: inside Node-RED's user directory, one file per node. */
@@ -44,10 +43,16 @@ export = function register(RED: NodeAPI): void {
   }
 
   RED.nodes.registerType<ReceiveConnectionNode, ReceiveConnectionDef, object, ConnectionCredentials>(RECEIVE_CONNECTION_TYPE, ReceiveConnection, {
-    credentials: { user: { type: 'text' }, password: { type: 'password' } },
+    credentials: CONNECTION_CREDENTIALS,
     // The dialog's port follows these defaults; one table, served to the editor as RED.settings.*.
-    settings: { mailwireReceiveConnectionDefaultPorts: { value: { imap: DEFAULT_PORTS.imap, pop3: DEFAULT_PORTS.pop3 }, exportable: true } },
+    settings: {
+      mailwireReceiveConnectionDefaultPorts: { value: { imap: DEFAULT_PORTS.imap, pop3: DEFAULT_PORTS.pop3 }, exportable: true },
+      // What choosing Google or Microsoft fills in: the core presets, the same table the runtime uses.
+      mailwireReceiveConnectionOauthPresets: { value: oauthPresetsForEditor(), exportable: true },
+    },
   });
+
+  registerOAuthRoutes(RED, RECEIVE_CONNECTION_TYPE);
 
   registerValidateRoute<ReceiveSettings>(RED, {
     kind: 'receive',

@@ -7,7 +7,9 @@ import { validateSend } from '../lib/validate-send';
 import { describeFailure } from './shared/describe-failure';
 import { SEND_CONNECTION_TYPE } from './shared/send-connection-node';
 import type { SendConnectionNode } from './shared/send-connection-node';
-import { initConnection } from './shared/connection-node';
+import { CONNECTION_CREDENTIALS, initConnection } from './shared/connection-node';
+import { registerOAuthRoutes } from './shared/oauth-routes';
+import { oauthPresetsForEditor } from './shared/oauth-presets-setting';
 import type { ConnectionCredentials, ConnectionDef } from './shared/connection-node';
 import { registerValidateRoute, sameServer } from './shared/validate-route';
 
@@ -30,9 +32,14 @@ export = function register(RED: NodeAPI): void {
   }
 
   RED.nodes.registerType<SendConnectionNode, ConnectionDef, object, ConnectionCredentials>(SEND_CONNECTION_TYPE, SendConnection, {
-    credentials: { user: { type: 'text' }, password: { type: 'password' } },
-    settings: { mailwireSendConnectionDefaultPorts: { value: DEFAULT_PORTS.smtp, exportable: true } },
+    credentials: CONNECTION_CREDENTIALS,
+    settings: {
+      mailwireSendConnectionDefaultPorts: { value: DEFAULT_PORTS.smtp, exportable: true },
+      mailwireSendConnectionOauthPresets: { value: oauthPresetsForEditor(), exportable: true },
+    },
   });
+
+  registerOAuthRoutes(RED, SEND_CONNECTION_TYPE);
 
   registerValidateRoute<SendSettings>(RED, {
     kind: 'send',

@@ -40,18 +40,21 @@ export interface Editor {
 /**
  * A fresh browser context (own storage, so own login) on the editor, logged in as `user` through
  * the login dialog, with the palette loaded. Requests to anything but this Node-RED (the flow
- * library catalogue, fonts on CDNs) are refused so that the test never waits for the network.
+ * library catalogue, fonts on CDNs) and `allowOrigins` (a test OAuth2 provider) are refused so
+ * that the test never waits for the network.
  */
-export async function openEditor(browser: Browser, red: NodeRedProcess, user: EditorUser, locale = 'en-US'): Promise<Editor> {
-  const context = await browser.newContext({ locale, viewport: { width: 1280, height: 1100 }, deviceScaleFactor: 1 });
+export async function openEditor(browser: Browser, red: NodeRedProcess, user: EditorUser, locale = 'en-US', options: { allowOrigins?: string[] } = {}): Promise<Editor> {
+  // An OAuth2 test provider's own certificate authority is trusted by the runtime only.
+  const context = await browser.newContext({ locale, viewport: { width: 1280, height: 1100 }, deviceScaleFactor: 1, ignoreHTTPSErrors: !!options.allowOrigins });
   context.setDefaultTimeout(20000);
-  await context.route((url) => url.origin !== new URL(red.url).origin, (route) => route.abort());
+  const allowed = [new URL(red.url).origin, ...(options.allowOrigins ?? [])];
+  await context.route((url) => !allowed.includes(url.origin), (route) => route.abort());
   const page = await context.newPage();
   const pageErrors: Error[] = [];
   const responses: Response[] = [];
   page.on('pageerror', (error) => pageErrors.push(error));
   page.on('response', (response) => responses.push(response));
-  await page.goto(red.url);
+  await page.goto(`${red.url}/`);
   await page.locator('#node-dialog-login-username').fill(user.username);
   await page.locator('#node-dialog-login-password').fill(user.password);
   await page.locator('#node-dialog-login-submit').click();

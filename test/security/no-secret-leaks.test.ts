@@ -17,6 +17,7 @@ import type { NodeRedProcess } from '../support/node-red-process';
 import { appendMessages, certificatePem, serverInfo, simpleMessage, uniqueUser } from '../support/servers';
 import { startTlsAttack } from '../support/starttls-attack';
 import { strictProcess } from '../support/strict-process';
+import { TokenEndpointStub, oauthError } from '../support/token-endpoint-stub';
 import { sleep, until } from '../support/wait';
 import { secretForms, sentinel } from './credentials';
 import { AdminPool, CommsRecorder, extraAdmins, filesUnder, startNodeRed } from './node-red';
@@ -38,6 +39,10 @@ interface Conn {
 describe('No secret leaks from a real Node-RED (guarantee 11)', { timeout: 120000 }, () => {
   const SENTINEL = sentinel();
   const CANARY = `canary-${sentinel()}`;
+  // OAuth2 connections' secrets: a client secret and a refresh token that the token endpoint refuses.
+  const CLIENT_SECRET = `client-secret-${sentinel()}`;
+  const REFRESH_TOKEN = `refresh-token-${sentinel()}`;
+  let tokenEndpoint: TokenEndpointStub | undefined;
   const REAL = serverInfo().password;
   const pem = certificatePem();
   const ports = serverInfo().ports as Required<ReturnType<typeof serverInfo>['ports']>;
@@ -110,6 +115,19 @@ describe('No secret leaks from a real Node-RED (guarantee 11)', { timeout: 12000
       sc('sc-strip', '127.0.0.1', strip.smtp.port, 'starttls', SENTINEL),
       sc('sc-ok', '127.0.0.1', cut.smtp.port, 'tls', REAL),
     );
+    // Two OAuth2 connections, one per side: their refresh fails (invalid_grant), so they report errors.
+    tokenEndpoint = await TokenEndpointStub.start();
+    tokenEndpoint.handler = () => oauthError('invalid_grant');
+    const oauthProps = {
+      auth: 'oauth2', oauthProvider: 'custom', oauthTenant: '', oauthGrant: 'authorization-code', oauthClientId: 'leak-client',
+      oauthAuthorizeUrl: tokenEndpoint.authorizeUrl, oauthTokenUrl: tokenEndpoint.tokenUrl, oauthDeviceUrl: tokenEndpoint.deviceUrl, oauthScope: 'mail',
+    };
+    for (const c of [rc('rc-oauth', 'imap', 'localhost', ports.imaps, 'tls', ''), sc('sc-oauth', 'localhost', ports.submissions, 'tls', '')]) {
+      Object.assign(c.node, oauthProps);
+      (c.node.credentials as Record<string, string>).oauthClientSecret = CLIENT_SECRET;
+      (c.node.credentials as Record<string, string>).oauthRefreshToken = REFRESH_TOKEN;
+      conns.push(c);
+    }
     const user = (id: string): string => conns.find((c) => c.id === id)?.user ?? '';
     await appendMessages(user('rc-imap-ok'), [simpleMessage('leak check imap')]);
     await appendMessages(user('rc-pop3-ok'), [simpleMessage('leak check pop3')]);
@@ -162,6 +180,7 @@ describe('No secret leaks from a real Node-RED (guarantee 11)', { timeout: 12000
     comms?.close();
     await red?.stop();
     await Promise.all(proxies.map((p) => p.close().catch(() => undefined)));
+    await tokenEndpoint?.close();
     // The package is linked into the user directory: rm removes the link, not the repository.
     if (red) fs.rmSync(red.userDir, { recursive: true, force: true });
   });
@@ -180,9 +199,11 @@ describe('No secret leaks from a real Node-RED (guarantee 11)', { timeout: 12000
     );
 
     // 2. Send: wrong password, stripped StartTLS, and one that goes through.
-    for (const id of ['inj-wrong', 'inj-strip', 'inj-ok', 'inj-canary', 'inj2-wrong']) assert.equal((await api(`inject ${id}`, 'POST', `/inject/${id}`)).status, 200, `inject ${id}`);
+    for (const id of ['inj-wrong', 'inj-strip', 'inj-ok', 'inj-canary', 'inj2-wrong', 'inj-oauth']) assert.equal((await api(`inject ${id}`, 'POST', `/inject/${id}`)).status, 200, `inject ${id}`);
     await waitUntil('the send outcomes', 20000, () => caughtFrom('se-wrong').length >= 1 && caughtFrom('se-strip').length >= 1 && debugFrom('dbg-send').length >= 1, explain);
     assert.equal((caughtFrom('se-wrong')[0].error as { code?: string }).code, 'auth', JSON.stringify(caughtFrom('se-wrong')[0].error));
+    // The OAuth2 connections failed too (whichever way: their refresh token is refused).
+    await waitUntil('the OAuth2 connections\' errors', 20000, () => caughtFrom('re-oauth').length >= 1 && caughtFrom('se-oauth').length >= 1, explain);
     assert.equal((caughtFrom('se-strip')[0].error as { code?: string }).code, 'starttls-unavailable', JSON.stringify(caughtFrom('se-strip')[0].error));
 
     // 3. Validate: the saved password (__PWRD__), a wrong one and the right one, both sides.
@@ -208,6 +229,19 @@ describe('No secret leaks from a real Node-RED (guarantee 11)', { timeout: 12000
       ['send', 'typed wrong', { ...realSmtp, password: SENTINEL }, 'auth'],
       ['send', 'typed right', { ...realSmtp, password: REAL }, 'ok'],
     ];
+    // OAuth2 Validate calls with the saved client secret and refresh token, and with typed ones:
+    // whatever they come to, the reply never repeats them.
+    const oauthValidations: Array<[string, string, Record<string, unknown>]> = [
+      ['receive', 'oauth saved', { ...body('rc-oauth', ''), oauthClientSecret: '__PWRD__', oauthRefreshToken: '__PWRD__' }],
+      ['receive', 'oauth typed', { ...body('rc-oauth', ''), id: 'not-deployed', oauthClientSecret: CLIENT_SECRET, oauthRefreshToken: REFRESH_TOKEN }],
+      ['send', 'oauth saved', { ...body('sc-oauth', ''), oauthClientSecret: '__PWRD__', oauthRefreshToken: '__PWRD__' }],
+      ['send', 'oauth saved elsewhere', { ...body('sc-oauth', ''), oauthClientSecret: '__PWRD__', oauthRefreshToken: '__PWRD__', oauthTokenUrl: 'https://elsewhere.example/token' }],
+    ];
+    for (const [kind, what, payload] of oauthValidations) {
+      const reply = await api(`validate ${kind} ${what}`, 'POST', `/mailwire/validate/${kind}`, payload);
+      assert.equal(reply.status, 200, `${kind} ${what}: ${JSON.stringify(reply.json)}`);
+      assert.equal((reply.json as { ok: boolean }).ok, false, `${kind} ${what}: ${JSON.stringify(reply.json)}`);
+    }
     for (const [kind, what, payload, code] of validations) {
       const reply = await api(`validate ${kind} ${what}`, 'POST', `/mailwire/validate/${kind}`, payload);
       assert.equal(reply.status, 200, `${kind} ${what}: ${JSON.stringify(reply.json)}`);
@@ -239,7 +273,8 @@ describe('No secret leaks from a real Node-RED (guarantee 11)', { timeout: 12000
     for (const c of conns) {
       const reply = await api(`credentials ${c.id}`, 'GET', `/credentials/${c.node.type as string}/${c.id}`);
       assert.equal(reply.status, 200, `credentials ${c.id}`);
-      assert.deepEqual(reply.json, { user: c.user, has_password: true }, c.id);
+      const oauth = c.node.auth === 'oauth2';
+      assert.deepEqual(reply.json, { user: c.user, has_password: !oauth, has_oauthClientSecret: oauth, has_oauthRefreshToken: oauth }, c.id);
     }
     const nodeInfo = await api('GET /nodes', 'GET', '/nodes');
     assert.equal(nodeInfo.status, 200, 'GET /nodes');
@@ -270,7 +305,7 @@ describe('No secret leaks from a real Node-RED (guarantee 11)', { timeout: 12000
     }
 
     // No secret in any of them.
-    const secrets = new Set<string>([SENTINEL, REAL]);
+    const secrets = new Set<string>([SENTINEL, REAL, CLIENT_SECRET, REFRESH_TOKEN]);
     for (const c of conns) for (const form of secretForms(c.user, c.password)) if (form.length >= 8) secrets.add(form);
     const places: Array<[string, string]> = [
       ['Node-RED stdout/stderr', log],
@@ -281,7 +316,7 @@ describe('No secret leaks from a real Node-RED (guarantee 11)', { timeout: 12000
     ];
     const leaks: string[] = [];
     for (const [where, text] of places) {
-      for (const secret of secrets) if (text.includes(secret)) leaks.push(`${where} contains ${secret === REAL ? 'the real password' : secret === SENTINEL ? 'the sentinel' : 'a base64 form of a password'}`);
+      for (const secret of secrets) if (text.includes(secret)) leaks.push(`${where} contains ${secret === REAL ? 'the real password' : secret === SENTINEL ? 'the sentinel' : secret === CLIENT_SECRET ? 'the OAuth2 client secret' : secret === REFRESH_TOKEN ? 'the OAuth2 refresh token' : 'a base64 form of a password'}`);
     }
     assert.deepEqual(leaks, []);
 

@@ -48,6 +48,8 @@ export interface NodeRedOptions {
   logLevel?: string;
   /** Extra lines inside module.exports = { … }. */
   extraSettings?: string;
+  /** Node-RED's httpAdminRoot (e.g. '/admin'): the editor and the admin API move under it. */
+  adminRoot?: string;
 }
 
 export class NodeRedProcess {
@@ -56,13 +58,16 @@ export class NodeRedProcess {
     readonly userDir: string,
     readonly port: number,
     private readonly child: ChildProcess,
+    /** '' or httpAdminRoot without a trailing slash. */
+    readonly adminRoot = '',
   ) {
     child.stdout?.on('data', (c: Buffer) => (this.output += c.toString()));
     child.stderr?.on('data', (c: Buffer) => (this.output += c.toString()));
   }
 
+  /** The editor and admin API root (below httpAdminRoot when one is set). */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://127.0.0.1:${this.port}${this.adminRoot}`;
   }
 
   /** The Node-RED process's id (for reading its /proc entries). */
@@ -107,12 +112,13 @@ export class NodeRedProcess {
       { username: '${VIEWER.username}', password: '${bcryptHash(VIEWER.password)}', permissions: 'read' },
     ],
   },
+  ${options.adminRoot ? `httpAdminRoot: ${JSON.stringify(options.adminRoot)},` : ''}
   ${options.extraSettings ?? ''}
 };
 `,
     );
     const child = spawn(process.execPath, [path.join(nodeRedDir, 'red.js'), '--userDir', userDir, '--settings', settings], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const red = new NodeRedProcess(userDir, port, child);
+    const red = new NodeRedProcess(userDir, port, child, (options.adminRoot ?? '').replace(/\/$/, ''));
     const deadline = Date.now() + 60000;
     const started = (): boolean => {
       if (child.exitCode !== null) throw new Error(`Node-RED exited: ${red.output}`);

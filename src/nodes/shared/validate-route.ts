@@ -1,6 +1,9 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
+import type { ServerSettings } from '../../lib/connection-options';
 import type { ValidateOutcome } from '../../lib/validate';
+import { OAuthAccounts } from './oauth-accounts';
+import { oauthRequest } from './oauth-request';
 
 /** The value Node-RED's editor puts in a password field whose saved value it does not show. */
 export const SAVED_PASSWORD = '__PWRD__';
@@ -36,7 +39,26 @@ export function sameServer(deployed: Record<string, unknown>, posted: Record<str
   );
 }
 
-interface DeployedConfig {
+/** Who is calling an admin route, for rate limits: the address and the editor user. */
+export function clientOf(req: Request): string {
+  return `${req.ip ?? ''}|${(req.user as { username?: string } | undefined)?.username ?? ''}`;
+}
+
+/** A limit of RATE_MAX calls per client in any RATE_WINDOW_MS: true while the client is within it. */
+export function rateLimiter(): (client: string) => boolean {
+  const calls = new Map<string, number[]>();
+  return (client: string): boolean => {
+    const now = Date.now();
+    // Forget clients that have been quiet for a window, so the map stays as small as the traffic.
+    for (const [key, times] of calls) if (now - times[times.length - 1] >= RATE_WINDOW_MS) calls.delete(key);
+    const recent = (calls.get(client) ?? []).filter((t) => now - t < RATE_WINDOW_MS);
+    recent.push(now);
+    calls.set(client, recent);
+    return recent.length <= RATE_MAX;
+  };
+}
+
+export interface DeployedConfig {
   type?: string;
   config?: Record<string, unknown>;
 }
@@ -46,17 +68,8 @@ interface DeployedConfig {
  * A saved password is used only for the deployed node of the same type when the server it would
  * go to is unchanged, so a user cannot point someone's saved password at a host of their own.
  */
-export function registerValidateRoute<TSettings>(RED: NodeAPI, options: ValidateRouteOptions<TSettings>): void {
-  const calls = new Map<string, number[]>();
-  const withinRate = (client: string): boolean => {
-    const now = Date.now();
-    // Forget clients that have been quiet for a window, so the map stays as small as the traffic.
-    for (const [key, times] of calls) if (now - times[times.length - 1] >= RATE_WINDOW_MS) calls.delete(key);
-    const recent = (calls.get(client) ?? []).filter((t) => now - t < RATE_WINDOW_MS);
-    recent.push(now);
-    calls.set(client, recent);
-    return recent.length <= RATE_MAX;
-  };
+export function registerValidateRoute<TSettings extends ServerSettings>(RED: NodeAPI, options: ValidateRouteOptions<TSettings>): void {
+  const withinRate = rateLimiter();
 
   const reply = (res: Response, outcome: ValidateOutcome, status = 200): void => {
     const { ok, code, details, certificate, folders, count } = outcome;
@@ -65,13 +78,14 @@ export function registerValidateRoute<TSettings>(RED: NodeAPI, options: Validate
 
   RED.httpAdmin.post(`/mailwire/validate/${options.kind}`, RED.auth.needsPermission(`${options.nodeType}.write`), (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const client = `${req.ip ?? ''}|${(req.user as { username?: string } | undefined)?.username ?? ''}`;
-    if (!withinRate(client)) {
+    if (!withinRate(clientOf(req))) {
       reply(res, { ok: false, code: 'invalid-config', details: { problem: 'rate' } }, 429);
       return;
     }
     const user = typeof body.user === 'string' ? body.user : '';
     let password = typeof body.password === 'string' ? body.password : '';
+    const oauth = body.auth === 'oauth2';
+    if (oauth) password = '';
     if (password === SAVED_PASSWORD) {
       const id = typeof body.id === 'string' ? body.id : '';
       const deployed = (id ? RED.nodes.getNode(id) : null) as DeployedConfig | null;
@@ -89,6 +103,16 @@ export function registerValidateRoute<TSettings>(RED: NodeAPI, options: Validate
     } catch {
       reply(res, { ok: false, code: 'invalid-config', details: { problem: 'host' } });
       return;
+    }
+    if (oauth) {
+      // The token comes from the connection's live provider when the dialog still names its token
+      // URL and client ID; otherwise from the newest refresh token kept for those.
+      const parsed = oauthRequest(RED, { ...body, type: options.nodeType });
+      if ('problem' in parsed) {
+        reply(res, { ok: false, code: 'invalid-config', details: { problem: parsed.problem } });
+        return;
+      }
+      settings = { ...settings, password: '', tokens: OAuthAccounts.of(RED).tokensForValidate(parsed.nodeId, parsed.settings, parsed.refreshToken) };
     }
     options.validate(settings).then(
       (outcome) => reply(res, outcome),
