@@ -21,7 +21,7 @@ import { selectFolder } from './poll/select-folder';
  */
 export const RECONNECT_DELAYS_MS: readonly number[] = [0, 500, 1000, 2000, 5000];
 export const RECONNECT_DELAY_NOT_TRANSIENT_MS = 60_000;
-const TRANSIENT: ReadonlySet<FailureCode> = new Set<FailureCode>(['refused', 'timeout', 'closed', 'dns', 'protocol']);
+const TRANSIENT: ReadonlySet<FailureCode> = new Set<FailureCode>(['refused', 'timeout', 'closed', 'dns', 'protocol', 'oauth-unavailable']);
 
 /** Up to this long before a shared node claims: see poll(). */
 const SHARED_JITTER_MS = 250;
