@@ -85,6 +85,10 @@ async function serve(stateDir) {
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
     scopes: ['openid', 'offline_access', 'email', 'mail'],
     claims: { email: ['email'] },
+    // Like Google and Microsoft, put the claims of the requested scopes (`openid email`: the email)
+    // into the id_token of a code or device grant too, not only into userinfo: the dialog names
+    // the signed-in account from it.
+    conformIdTokenClaims: false,
     findAccount: async (_ctx, accountId) => ({
       accountId,
       claims: async () => ({ sub: accountId, email: accountId }),

@@ -15,26 +15,34 @@ describe('OAuth2 presets and settings', () => {
     assert.equal(s.authorizeUrl, 'https://login.microsoftonline.com/common/oauth2/v2.0/authorize');
     assert.equal(s.tokenUrl, 'https://login.microsoftonline.com/common/oauth2/v2.0/token');
     assert.equal(s.deviceUrl, 'https://login.microsoftonline.com/common/oauth2/v2.0/devicecode');
-    assert.equal(s.scope, 'https://outlook.office.com/IMAP.AccessAsUser.All offline_access');
+    assert.equal(s.scope, 'https://outlook.office.com/IMAP.AccessAsUser.All openid profile offline_access');
     const t = resolveOAuthSettings({ oauthProvider: 'microsoft', oauthTenant: ' contoso.onmicrosoft.com ', oauthClientId: 'app' }, {});
     assert.equal(t.tokenUrl, 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token');
     assert.equal(findOAuthProblem(s), null);
   });
 
-  it('Microsoft scopes per use; offline_access with delegated grants; .default for client credentials', () => {
+  it('Microsoft scopes per use; openid profile (an id_token naming the account) and offline_access with delegated grants; .default for client credentials', () => {
     const scope = (raw: Record<string, unknown>): string => resolveOAuthSettings({ oauthProvider: 'microsoft', ...raw }, {}).scope;
-    assert.equal(scope({ protocol: 'pop3' }), 'https://outlook.office.com/POP.AccessAsUser.All offline_access');
-    assert.equal(scope({}), 'https://outlook.office.com/SMTP.Send offline_access', 'no protocol: the send connection');
+    assert.equal(scope({ protocol: 'pop3' }), 'https://outlook.office.com/POP.AccessAsUser.All openid profile offline_access');
+    assert.equal(scope({}), 'https://outlook.office.com/SMTP.Send openid profile offline_access', 'no protocol: the send connection');
     assert.equal(scope({ protocol: 'imap', oauthGrant: 'client-credentials' }), 'https://outlook.office365.com/.default');
-    for (const use of ['imap', 'pop3', 'smtp'] as const) assert.match(PROVIDER_PRESETS.microsoft.delegatedScope[use], /\boffline_access\b/);
+    assert.equal(scope({ protocol: 'imap', oauthGrant: 'device-code' }), 'https://outlook.office.com/IMAP.AccessAsUser.All openid profile offline_access');
+    for (const use of ['imap', 'pop3', 'smtp'] as const) {
+      const words = PROVIDER_PRESETS.microsoft.delegatedScope[use].split(' ');
+      for (const word of ['openid', 'profile', 'offline_access']) assert.ok(words.includes(word), `${use}: ${word}`);
+      // Scopes of one resource only: every resource scope names outlook.office.com.
+      assert.deepEqual(words.filter((w) => w.includes('/')).map((w) => new URL(w).origin), ['https://outlook.office.com']);
+    }
   });
 
-  it('Google: discovery-document endpoints, mail scope, servers, access for both mechanisms', () => {
+  it('Google: discovery-document endpoints, mail scope with openid email (an id_token naming the account), servers, access for both mechanisms', () => {
     const s = resolveOAuthSettings({ oauthProvider: 'google', oauthClientId: 'id.apps', protocol: 'pop3' }, { oauthClientSecret: 'shh' });
     assert.equal(s.authorizeUrl, 'https://accounts.google.com/o/oauth2/v2/auth');
     assert.equal(s.tokenUrl, 'https://oauth2.googleapis.com/token');
     assert.equal(s.deviceUrl, 'https://oauth2.googleapis.com/device/code');
-    assert.equal(s.scope, 'https://mail.google.com/');
+    assert.equal(s.scope, 'https://mail.google.com/ openid email');
+    for (const use of ['imap', 'pop3', 'smtp'] as const) assert.equal(PROVIDER_PRESETS.google.delegatedScope[use], 'https://mail.google.com/ openid email');
+    assert.equal(PROVIDER_PRESETS.google.appScope, '', 'no app-only access to Gmail through this grant');
     assert.equal(s.clientSecret, 'shh');
     assert.deepEqual(PROVIDER_PRESETS.google.servers.smtp, { host: 'smtp.gmail.com', port: 465, security: 'tls' });
     assert.deepEqual(PROVIDER_PRESETS.microsoft.servers.smtp, { host: 'smtp.office365.com', port: 587, security: 'starttls' });

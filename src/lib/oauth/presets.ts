@@ -26,8 +26,13 @@ export interface ProviderPreset {
 }
 
 const MICROSOFT_LOGIN = 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0';
-// offline_access is what makes Microsoft return a refresh token with a delegated grant.
-const MICROSOFT_DELEGATED = (permission: string): string => `https://outlook.office.com/${permission} offline_access`;
+// offline_access is what makes Microsoft return a refresh token with a delegated grant; `openid
+// profile` an id_token with preferred_username, the account the dialog names. The OpenID Connect
+// scopes may go with one resource's scopes in a request (only scopes of two resources may not).
+const MICROSOFT_DELEGATED = (permission: string): string => `https://outlook.office.com/${permission} openid profile offline_access`;
+// One scope covers IMAP, POP3 and SMTP for Gmail; `openid email` adds an id_token with the email
+// claim, the account the dialog names.
+const GOOGLE_DELEGATED = 'https://mail.google.com/ openid email';
 
 /**
  * The providers we know, as published by them: Google's endpoints are those of its OpenID
@@ -39,8 +44,7 @@ export const PROVIDER_PRESETS: Readonly<Record<Exclude<OAuthProviderName, 'custo
     authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
     tokenUrl: 'https://oauth2.googleapis.com/token',
     deviceUrl: 'https://oauth2.googleapis.com/device/code',
-    // One scope covers IMAP, POP3 and SMTP for Gmail.
-    delegatedScope: { imap: 'https://mail.google.com/', pop3: 'https://mail.google.com/', smtp: 'https://mail.google.com/' },
+    delegatedScope: { imap: GOOGLE_DELEGATED, pop3: GOOGLE_DELEGATED, smtp: GOOGLE_DELEGATED },
     appScope: '',
     servers: {
       imap: { host: 'imap.gmail.com', port: 993, security: 'tls' },
