@@ -67,4 +67,7 @@ export const PARTS: BenchPart[] = [
   { script: 'push.js', ids: ['push-latency'], options: ['push-count', 'poll-count', 'poll-delay-s'] },
   { script: 'idle-cost.js', ids: ['idle-50'], options: ['idle-nodes', 'warmup-s', 'measure-s'] },
   { script: 'shared.js', ids: ['shared-3'], options: SHARED_OPTIONS, optIn: true },
+  // What an OAuth2 login costs over a password login, and a sign-in from the editor in Chromium.
+  // Only when asked for (`npm run bench -- oauth-login`), as settle-drain.
+  { script: 'oauth-login.js', ids: ['oauth-login'], options: ['login-count', 'signin-count'], optIn: true },
 ];

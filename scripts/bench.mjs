@@ -2,8 +2,8 @@
 // Runs the benchmark's parts compiled to .build/bench/ (npm run bench builds them first): the
 // receive drain (drain.js, with the settle-drain runs when asked for), the send bench (send.js),
 // push latency (push.js), the idle cost of 50 nodes (idle-cost.js) and, when asked for, three
-// Node-RED processes sharing a mailbox (shared.js), with the private mail servers started for the run and stopped after,
-// unless they were already up. Words pick runs by id (bench/plans.ts lists them):
+// Node-RED processes sharing a mailbox (shared.js) and OAuth2 logins (oauth-login.js), with the
+// private mail servers started for the run and stopped after, unless they were already up. Words pick runs by id (bench/plans.ts lists them):
 // `npm run bench -- pop3-drain push-latency`; each `--name=value` option goes to the part that
 // knows it: `npm run bench -- pop3-drain --count=200`; `--no-send` leaves the send bench out.
 //
@@ -56,13 +56,24 @@ if (selected.length === 0) {
 }
 
 const snapshot = fs.mkdtempSync(path.join(os.tmpdir(), 'mailwire-bench-'));
-for (const dir of ['dist', '.build']) fs.cpSync(path.join(root, dir), path.join(snapshot, dir), { recursive: true });
+// resources/ holds the editor's shared scripts, which Node-RED serves from the package (oauth-login opens the editor).
+for (const dir of ['dist', '.build', 'resources']) fs.cpSync(path.join(root, dir), path.join(snapshot, dir), { recursive: true });
 // Node-RED finds the package's nodes through its package.json (idle-50 links the copy into a real Node-RED).
 fs.copyFileSync(path.join(root, 'package.json'), path.join(snapshot, 'package.json'));
 fs.symlinkSync(path.join(root, 'node_modules'), path.join(snapshot, 'node_modules'), 'dir');
 
-const { started } = await servers.ensureStarted();
+const { info, started } = await servers.ensureStarted();
 const alreadyUp = !started;
+// As in scripts/test.mjs: the parts (and the Node-RED they start) trust the OAuth2 test provider's
+// CA the way a deployment trusts a private CA; a CA file named already is kept beside it.
+let extraCa = process.env.NODE_EXTRA_CA_CERTS;
+if (info.oauth?.caFile) {
+  extraCa = info.oauth.caFile;
+  if (process.env.NODE_EXTRA_CA_CERTS && fs.existsSync(process.env.NODE_EXTRA_CA_CERTS)) {
+    extraCa = path.join(info.stateDir, 'tls', 'extra-ca-bundle.crt');
+    fs.writeFileSync(extraCa, `${fs.readFileSync(process.env.NODE_EXTRA_CA_CERTS, 'utf8')}\n${fs.readFileSync(info.oauth.caFile, 'utf8')}`);
+  }
+}
 let status = 0;
 try {
   for (const part of selected) {
@@ -73,7 +84,7 @@ try {
       stdio: 'inherit',
       cwd: root,
       // The copy is not under the repository, so say where the servers keep their state.
-      env: { ...process.env, MAILWIRE_STATE_DIR: servers.stateDir },
+      env: { ...process.env, MAILWIRE_STATE_DIR: servers.stateDir, ...(extraCa ? { NODE_EXTRA_CA_CERTS: extraCa } : {}) },
     });
     if (result.status !== 0) status = result.status ?? 1;
   }
