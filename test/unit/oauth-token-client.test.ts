@@ -88,6 +88,15 @@ describe('token client against a stub token endpoint', () => {
     });
   }
 
+  it('refresh sends no scope (the grant keeps what was granted), except to Microsoft, whose documentation requires it', async () => {
+    stub.queue(tokens({ access_token: 'at-a', expires_in: 60 }));
+    await refresh(stub.settings({ clientSecret: SECRET, scope: 'mail openid offline_access' }), 'rt-a');
+    assert.equal(stub.requests.at(-1)!.params.get('scope'), null);
+    stub.queue(tokens({ access_token: 'at-b', expires_in: 60 }));
+    await refresh(stub.settings({ provider: 'microsoft', clientSecret: SECRET, scope: 'offline_access https://outlook.office.com/IMAP.AccessAsUser.All' }), 'rt-b');
+    assert.equal(stub.requests.at(-1)!.params.get('scope'), 'offline_access https://outlook.office.com/IMAP.AccessAsUser.All');
+  });
+
   it('a refused port is oauth-unavailable', async () => {
     const port = await refusedPort();
     const err = await failureOf(refresh(stub.settings({ tokenUrl: `http://127.0.0.1:${port}/token` }), 'refresh-secret'));

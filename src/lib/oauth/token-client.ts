@@ -159,7 +159,11 @@ async function grant<T>(work: () => Promise<T>): Promise<T> {
 /** A new access token (and, when the provider rotates them, a new refresh token). */
 export async function refresh(settings: OAuthSettings, refreshToken: string): Promise<TokenSet> {
   const { lib, config, notes } = await configure(settings);
-  const scope = settings.scope ? { scope: settings.scope } : undefined;
+  // RFC 6749 section 6: without `scope` the provider grants what was granted at sign-in, while a
+  // scope the grant does not hold word for word fails the refresh with invalid_scope (seen with
+  // oidc-provider when `offline_access` was asked for but not granted). Microsoft's documentation
+  // lists `scope` as required on a refresh, so it alone gets one.
+  const scope = settings.provider === 'microsoft' && settings.scope ? { scope: settings.scope } : undefined;
   return grant(async () => toTokenSet(await lib.refreshTokenGrant(config, refreshToken, scope), notes));
 }
 
