@@ -135,3 +135,20 @@ export class StoredTokenWatch {
     clearInterval(this.timer);
   }
 }
+
+interface RuntimeNodes {
+  getCredentials(id: string): Record<string, string> | undefined;
+}
+
+/**
+ * The tokens connection `nodeId` holds now in the helper's runtime: the refresh token it last
+ * saved to its credentials (each rotation is saved there), and the access token it hands out.
+ */
+export async function connectionTokens(nodeId: string): Promise<{ refreshToken: string; accessToken: string }> {
+  const nodes = (helper as unknown as { _RED: { nodes: RuntimeNodes } })._RED.nodes;
+  const refreshToken = nodes.getCredentials(nodeId)?.oauthRefreshToken ?? '';
+  const conn = helper.getNode(nodeId) as unknown as { settings(): { tokens?: { accessToken(): Promise<string> } } };
+  const tokens = conn.settings().tokens;
+  if (!tokens || !refreshToken) throw new Error(`connection ${nodeId} has no OAuth2 tokens`);
+  return { refreshToken, accessToken: await tokens.accessToken() };
+}
