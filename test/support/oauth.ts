@@ -279,6 +279,15 @@ export async function providerProxy(): Promise<{ proxy: FaultProxy; issuer: stri
   };
 }
 
+/**
+ * The provider's log so far, one entry a line. It names events and error codes, never a token:
+ * every token request it refuses is a `grant.error` line (`InvalidGrant invalid_grant` for a
+ * revoked or spent refresh token), which lets a test count refused requests.
+ */
+export function providerLog(): string[] {
+  return fs.readFileSync(path.join(serverInfo().stateDir, 'oauth', 'oauth.log'), 'utf8').split('\n').filter((l) => l !== '');
+}
+
 /** The running provider's pid, when the pid file still names it. */
 function providerPid(): number {
   const pid = Number(fs.readFileSync(path.join(serverInfo().stateDir, 'oauth', 'oauth.pid'), 'utf8'));
