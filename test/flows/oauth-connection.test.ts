@@ -80,4 +80,17 @@ describe('an OAuth2 connection in a flow', () => {
     assert.equal(settings.tokens, undefined);
     assert.equal(settings.password, 'old-password');
   });
+
+  // Last: after a deploy through setFlows the helper keeps that deploy's (empty) credentials.
+  it('a deleted connection takes its kept refresh token with it', async () => {
+    assert.ok(stub);
+    stub.handler = () => tokens({ access_token: 'access-x', refresh_token: 'rotated-x', expires_in: 3600 });
+    await helper.load(nodeModule('receive-connection') as NodeInitializer, flow(), credentials);
+    await (helper.getNode('rconn') as unknown as ConnectionLike).settings().tokens?.accessToken();
+    const file = path.join(suite.userDir, 'mailwire-state', 'oauth', 'rconn.json');
+    assert.ok(fs.existsSync(file), 'kept while the connection exists');
+    // A deploy without the connection closes it as removed; a restart (unload) would not.
+    await helper.setFlows([] as unknown as Flow, 'full');
+    assert.ok(!fs.existsSync(file), 'gone with the connection');
+  });
 });

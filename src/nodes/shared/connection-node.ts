@@ -81,9 +81,11 @@ function oauthTokens(RED: NodeAPI, node: Node<ConnectionCredentials>, config: Re
     if (status.state === 'signin-required' && !told) node.warn(RED._(`${String(config.type)}.errors.oauth-signin-required`));
     told = status.state === 'signin-required';
   });
-  node.on('close', () => {
+  node.on('close', (removed: boolean, done: () => void) => {
     stop();
     accounts.release(node.id, provider);
+    if (removed) accounts.forget(node.id);
+    done();
   });
   return provider;
 }

@@ -110,6 +110,17 @@ export class OAuthAccounts {
     if (this.providers.get(nodeId)?.provider === provider) this.providers.delete(nodeId);
   }
 
+  /** The connection was deleted: its kept refresh token goes with it, so no sign-in outlives it. */
+  forget(nodeId: string): void {
+    this.lastSignIn.delete(nodeId);
+    this.tokensSeen.delete(nodeId);
+    try {
+      this.tokenStore().remove(nodeId);
+    } catch {
+      // Nothing kept, or the directory is gone: nothing left to forget.
+    }
+  }
+
   /** The live provider of a deployed connection, when its settings still match `settings`. */
   providerFor(nodeId: string, settings: OAuthSettings): TokenProvider | undefined {
     const live = this.providers.get(nodeId);
