@@ -14,6 +14,8 @@ export interface TestProvider {
   tokenUrl: string;
   clientId: string;
   scope: string;
+  /** Given: Sign-in method Device code with this device authorization URL (no authorization URL). */
+  deviceUrl?: string;
   origins: string[];
   /** Goes through the login (and consent) pages in the sign-in window as `user`. */
   login(popup: Page, user: string): Promise<void>;
@@ -51,13 +53,18 @@ export function privateProvider(): TestProvider {
   };
 }
 
-/** In an open connection dialog: Authentication OAuth2, provider Custom with `provider`'s endpoints and client, `user` as the User Name. */
+/** In an open connection dialog: Authentication OAuth2, provider Custom with `provider`'s endpoints, grant and client, `user` as the User Name. */
 export async function fillCustomProvider(page: Page, provider: TestProvider, user: string, type = RECEIVE_CONNECTION): Promise<void> {
   await page.locator(`#${type}-auth`).selectOption('oauth2');
   await page.locator(`#${type}-oauthProvider`).selectOption('custom');
   await page.locator('#node-config-input-host').fill('localhost');
   await page.locator('#node-config-input-user').fill(user);
-  await page.locator(`#${type}-oauthAuthorizeUrl`).fill(provider.authorizeUrl);
+  if (provider.deviceUrl) {
+    await page.locator(`#${type}-oauthGrant`).selectOption('device-code');
+    await page.locator(`#${type}-oauthDeviceUrl`).fill(provider.deviceUrl);
+  } else {
+    await page.locator(`#${type}-oauthAuthorizeUrl`).fill(provider.authorizeUrl);
+  }
   await page.locator(`#${type}-oauthTokenUrl`).fill(provider.tokenUrl);
   await page.locator(`#${type}-oauthClientId`).fill(provider.clientId);
   await page.locator(`#${type}-oauthScope`).fill(provider.scope);

@@ -4,7 +4,8 @@
 // oidc-provider of scripts/mail-servers.mjs when it runs (servers.json has `oauth`), else a small
 // stand-in on loopback (a login page that redirects back with a code, and a scripted token
 // endpoint). The time from pressing Sign in to the dialog showing the account is printed, not
-// asserted: this machine is shared.
+// asserted: this machine is shared. The device code is driven from the dialog too: the code it
+// shows is approved at the provider, and the dialog polls until it shows the account.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -145,6 +146,85 @@ describe('OAuth2 sign-in from the connection dialog (real Node-RED, Chromium, oi
       assert.equal(status.state, 'signed-in');
       assert.equal(typeof status.accessTokenExpiresAt, 'number');
     } finally {
+      await red.stop();
+    }
+  });
+
+  it('device code from the dialog: the code and address shown (no device code sent to the page), approved at the provider, the dialog shows it signed in; saved with oauthGrant device-code and no secret', async () => {
+    assert.ok(browser);
+    const info = oauthInfo();
+    // The public client (no secret); `openid email` puts the account into the id_token.
+    const device: TestProvider = { ...provider, deviceUrl: info.deviceUrl, scope: 'mail openid email' };
+    const red = await NodeRedProcess.start({ extraSettings: editorSettings });
+    let e: Editor | undefined;
+    try {
+      e = await openEditor(browser, red, ADMIN, 'en-US', { allowOrigins: device.origins });
+      const { page } = e;
+      const id = await dropNode(page, 'mailwire-receive-email', 240, 140);
+      await openNodeDialog(page, id);
+      await openConnectionDialog(page, 'add');
+      const user = `device-${randomBytes(3).toString('hex')}@example.test`;
+      await fillCustomProvider(page, device, user);
+      await page.locator(`#${TYPE}-oauthAuthorizeUrl`).waitFor({ state: 'hidden' });
+      await page.locator(`#${TYPE}-oauth-redirect-row`).waitFor({ state: 'hidden' });
+      await page.locator(`#${TYPE}-oauth-status[data-state="not-signed-in"]`).waitFor();
+      const button = page.locator(`#${TYPE}-oauth-signin`);
+      assert.equal((await button.innerText()).trim(), 'Get a device code');
+
+      // The start reply, read at once (a body the page got long ago may no longer be kept).
+      const [startReply] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/mailwire/oauth/device') && r.request().method() === 'POST'), button.click()]);
+      const startText = await startReply.text();
+      assert.equal(startReply.status(), 200, startText);
+      const codeShown = page.locator(`#${TYPE}-oauth-device code.mailwire-oauth-user-code`);
+      await codeShown.waitFor();
+      const userCode = (await codeShown.innerText()).trim();
+      assert.ok(userCode.length >= 4, `the user code shown: ${JSON.stringify(userCode)}`);
+      const link = page.locator(`#${TYPE}-oauth-device a.mailwire-oauth-device-link`);
+      const address = (await link.innerText()).trim();
+      assert.equal(await link.getAttribute('href'), address);
+      assert.equal(new URL(address).origin, new URL(info.deviceUrl).origin, address);
+      assert.equal(await page.locator(`#${TYPE}-oauth-status`).getAttribute('data-state'), 'not-signed-in');
+
+      await approveDevice(userCode, user);
+      const approved = process.hrtime.bigint();
+      const status = page.locator(`#${TYPE}-oauth-status[data-state="signed-in"]`);
+      await status.waitFor({ timeout: 90000 });
+      console.log(`device code from the dialog: ${Math.round(Number(process.hrtime.bigint() - approved) / 1e6)} ms from approving the code to the dialog showing it signed in`);
+      const shown = await status.innerText();
+      assert.match(shown, new RegExp(`^Signed in as ${user.replace(/\./g, '\\.')}; the access token is valid until `), shown);
+      await page.locator(`#${TYPE}-oauth-result.mailwire-success`).waitFor();
+      assert.equal(await page.locator(`#${TYPE}-oauth-device`).innerText(), '');
+      assert.equal(await button.isDisabled(), false);
+
+      // The device code stays in the runtime: no response the page got has it.
+      assert.ok(startText.includes(userCode), startText);
+      assert.doesNotMatch(startText, /device_?code/i, startText);
+      const got = await Promise.all(e.responses.map(async (r) => ({ url: r.url(), body: await r.text().catch(() => '') })));
+      assert.ok(got.some((r) => /\/mailwire\/oauth\/device\/[^/]+$/.test(r.url)), 'the dialog polled the device sign-in');
+      for (const r of got) assert.doesNotMatch(r.body, /device_?code/i, r.url);
+      for (const r of got.filter((x) => x.url.includes('/mailwire/oauth/'))) assert.doesNotMatch(r.body, /token"|refresh/i, r.url);
+
+      // Saved: the device-code grant and its URL on the node; no secret or token in the editor's model.
+      const known = await configNodeIds(page, TYPE);
+      await closeConnectionDialog(page, 'ok');
+      const [added] = (await configNodeIds(page, TYPE)).filter((n) => !known.includes(n));
+      const saved = await configNode(page, added);
+      assert.equal(saved.auth, 'oauth2');
+      assert.equal(saved.oauthProvider, 'custom');
+      assert.equal(saved.oauthGrant, 'device-code');
+      assert.equal(saved.oauthDeviceUrl, info.deviceUrl);
+      assert.equal(saved.oauthTokenUrl, info.tokenUrl);
+      assert.equal(saved.oauthClientId, info.clients.public.id);
+      // As the flow would be exported with its credentials: the User Name, and no other value.
+      const exported = await page.evaluate((nodeId) => RED.nodes.convertNode(RED.nodes.node(nodeId), true), added) as Record<string, unknown> & { credentials?: Record<string, unknown> };
+      assert.equal(exported.oauthClientSecret, undefined);
+      assert.equal(exported.oauthRefreshToken, undefined);
+      const { user: userName, ...secrets } = exported.credentials ?? {};
+      assert.equal(userName, user);
+      for (const [key, value] of Object.entries(secrets)) assert.ok(typeof value !== 'string' || value === '', `credentials.${key} is empty`);
+      assert.deepEqual(e.pageErrors.map((err) => err.message), []);
+    } finally {
+      await e?.context.close().catch(() => undefined);
       await red.stop();
     }
   });
