@@ -1,5 +1,6 @@
-import fs from 'node:fs';
-import { writeFileAtomic } from './atomic-file';
+import { JournalWriter, readJournaled } from './journal-file';
+import { applyChange } from './progress-change';
+import type { ProgressChange } from './progress-change';
 import type { ServerAction } from './settle/policy';
 
 /** An action the server owes on one message (IMAP): acknowledged, or emitted with settle emit, and not confirmed yet. */
@@ -58,41 +59,55 @@ export interface MaildropProgress {
 export interface ProgressStore {
   folder(scope: string): FolderProgress | undefined;
   maildrop(scope: string): MaildropProgress | undefined;
-  /** Must be durable when it returns: a crash right after loses nothing that was set. */
-  set(scope: string, value: FolderProgress | MaildropProgress): void;
+  /**
+   * `value` is the scope's whole progress now. `change`, when given, is exactly what differs from
+   * the value set last for this scope, so a store may write only that (one email's worth) instead
+   * of the whole value; a store may also ignore it. When set returns, what it was given survives
+   * a crash of the process.
+   */
+  set(scope: string, value: FolderProgress | MaildropProgress, change?: ProgressChange): void;
+  /** Asks for what was set so far to reach the disk (a power cut may otherwise lose the last seconds). */
+  flush(): void;
+  /** The node stops using the store (a redeploy or shutdown); its progress stays. */
+  close(): void;
   /** Forgets everything, for a node that was deleted from the flow. */
   remove(): void;
 }
 
 type Scopes = Record<string, FolderProgress | MaildropProgress>;
 
+/** One journal line: a scope's whole new value, or what changed in it. */
+type JournalEntry = { s: string; v: FolderProgress | MaildropProgress } | { s: string; c: ProgressChange };
+
+/** The journal is folded into a new snapshot once it is this large and larger than the snapshot. */
+const MIN_COMPACT_BYTES = 64 * 1024;
+
 /**
- * A small JSON file per receive node that must survive a Node-RED restart even when no
- * persistent context store is configured, which is why this is a file of our own and not
- * node context. Writes are atomic (write + rename) so a crash leaves the old or the new state.
+ * A small JSON file per receive node (with its journal beside it) that must survive a Node-RED
+ * restart even when no persistent context store is configured, which is why this is a file of
+ * our own and not node context. Each set appends one line to the journal (one write, no rename),
+ * which makes an emitted email cost O(1) however large the progress is; the journal is folded
+ * into a fresh snapshot when it has grown to the snapshot's size, so the compactions cost O(1)
+ * per email too.
  */
 export class FileProgressStore implements ProgressStore {
   private scopes: Scopes;
+  private readonly writer: JournalWriter;
 
-  constructor(private readonly file: string) {
-    this.scopes = FileProgressStore.load(file);
+  constructor(file: string) {
+    const contents = readJournaled(file);
+    this.scopes = (contents.snapshot?.scopes as Scopes | undefined) ?? {};
+    for (const entry of contents.entries as JournalEntry[]) this.replay(entry);
+    this.writer = new JournalWriter(file, contents.generation);
   }
 
-  private static load(file: string): Scopes {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      return {};
+  private replay(entry: JournalEntry): void {
+    if ('v' in entry) {
+      this.scopes[entry.s] = entry.v;
+      return;
     }
-    try {
-      const parsed = JSON.parse(text) as { scopes?: Scopes };
-      return parsed.scopes ?? {};
-    } catch {
-      // Keep the unreadable file for inspection rather than overwrite the evidence.
-      fs.renameSync(file, `${file}.corrupt-${Date.now()}`);
-      return {};
-    }
+    const value = this.scopes[entry.s];
+    if (value) applyChange(value, entry.c);
   }
 
   folder(scope: string): FolderProgress | undefined {
@@ -105,13 +120,34 @@ export class FileProgressStore implements ProgressStore {
     return value && 'emitted' in value ? value : undefined;
   }
 
-  set(scope: string, value: FolderProgress | MaildropProgress): void {
+  set(scope: string, value: FolderProgress | MaildropProgress, change?: ProgressChange): void {
+    const known = this.scopes[scope] !== undefined;
     this.scopes[scope] = value;
-    writeFileAtomic(this.file, JSON.stringify({ version: 1, scopes: this.scopes }));
+    // The first write of this store starts a new generation from the whole state, so the journal
+    // never continues one written by an earlier instance (a node redeployed) that may have been
+    // cut short.
+    if (!this.writer.isOpen) {
+      this.compact();
+      return;
+    }
+    this.writer.append(change && known ? { s: scope, c: change } : { s: scope, v: value });
+    if (this.writer.journalBytes > Math.max(MIN_COMPACT_BYTES, this.writer.snapshotBytes)) this.compact();
+  }
+
+  private compact(): void {
+    this.writer.compact({ version: 2, scopes: this.scopes });
+  }
+
+  flush(): void {
+    this.writer.flush();
+  }
+
+  close(): void {
+    this.writer.close();
   }
 
   remove(): void {
     this.scopes = {};
-    fs.rmSync(this.file, { force: true });
+    this.writer.remove();
   }
 }

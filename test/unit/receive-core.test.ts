@@ -163,14 +163,14 @@ describe('MaildropState (POP3 progress)', () => {
     assert.equal(fresh.changed, true);
     assert.equal(fresh.isNew('a'), false);
     assert.equal(fresh.isNew('c'), true);
-    assert.deepEqual(fresh.toProgress(), { emitted: [], skipped: [], preexisting: ['a', 'b'] });
+    assert.deepEqual(fresh.progress, { emitted: [], skipped: [], preexisting: ['a', 'b'] });
     assert.equal(MaildropState.open(undefined, ['a'], 'all').isNew('a'), true);
   });
   it('forgets UIDLs the server no longer lists, and says so; "start" no longer matters once there is progress', () => {
     const stored: MaildropProgress = { emitted: ['a', 'gone'], skipped: ['s'], preexisting: ['p', 'gone2'] };
     const state = MaildropState.open(stored, ['a', 's', 'p', 'x'], 'new');
     assert.equal(state.changed, true);
-    assert.deepEqual(state.toProgress(), { emitted: ['a'], skipped: ['s'], preexisting: ['p'] });
+    assert.deepEqual(state.progress, { emitted: ['a'], skipped: ['s'], preexisting: ['p'] });
     assert.deepEqual(['a', 's', 'p', 'x'].filter((u) => state.isNew(u)), ['x']);
     assert.equal(MaildropState.open({ emitted: ['a'], skipped: [] }, ['a'], 'new').changed, false);
   });
@@ -263,6 +263,8 @@ function memoryStore(): ProgressStore & { removed: boolean } {
     folder: (s) => scopes.get(s) as FolderProgress | undefined,
     maildrop: (s) => scopes.get(s) as MaildropProgress | undefined,
     set: (s, v) => void scopes.set(s, v),
+    flush: () => undefined,
+    close: () => undefined,
     remove() {
       this.removed = true;
       scopes.clear();

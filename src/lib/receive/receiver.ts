@@ -1,7 +1,7 @@
 import { classifyError } from '../mail-error';
 import type { MailError } from '../mail-error';
 import type { EmailMessage } from '../mail-mapper';
-import type { PollListener, PollRequest, SettleJob, SettleOutcome, SkipReason } from '../mail-source';
+import type { PollListener, PollRequest, PollResult, SettleJob, SettleOutcome, SkipReason } from '../mail-source';
 import { actionName } from '../settle/policy';
 import type { SettlePolicy, SettleResult } from '../settle/policy';
 import { settleRegistry } from '../settle/registry';
@@ -181,8 +181,18 @@ export class Receiver implements SettleHolder {
       )
       .finally(() => {
         this.settling = false;
+        this.flushProgress();
         this.flushAcks();
       });
+  }
+
+  /** A disk that fails to flush fails the next write too, where it is reported; nothing to do here. */
+  private flushProgress(): void {
+    try {
+      this.progress.flush();
+    } catch {
+      // See above.
+    }
   }
 
   /** settle ack: an emitted email waits for its acknowledgement (or its timeout). */
@@ -219,6 +229,7 @@ export class Receiver implements SettleHolder {
     this.inFlight.clear();
     await this.poller.stop(CLOSE_GRACE_MS);
     if (removed) this.progress.remove();
+    else this.progress.close();
   }
 
   private async pollOnce(): Promise<void> {
@@ -236,16 +247,22 @@ export class Receiver implements SettleHolder {
       folderReset: (folder, oldValidity, newValidity) => this.events.folderReset(folder, oldValidity, newValidity),
       isActive: () => this.active,
     };
-    const result = await this.mailbox.poll({
-      request: { ...this.settings.request, maxEmails: allowance },
-      progress: this.progress,
-      listener,
-      sizeLimit: this.settings.sizeLimit,
-      connectionId: this.connectionId,
-      policy: this.policy,
-      holding: this.holding,
-      shared: this.settings.shared ? { options: this.settings.shared, peers: this.peers } : undefined,
-    });
+    let result: PollResult;
+    try {
+      result = await this.mailbox.poll({
+        request: { ...this.settings.request, maxEmails: allowance },
+        progress: this.progress,
+        listener,
+        sizeLimit: this.settings.sizeLimit,
+        connectionId: this.connectionId,
+        policy: this.policy,
+        holding: this.holding,
+        shared: this.settings.shared ? { options: this.settings.shared, peers: this.peers } : undefined,
+      });
+    } finally {
+      // Once per poll rather than once per email: what a power cut can still take is bounded by one poll.
+      this.progress.flush();
+    }
     this.streak.clear();
     this.failing = false;
     this.lastPoll = result;

@@ -80,29 +80,53 @@ async function run(client: ImapFlow, action: ServerAction, uids: number[], fallb
   }
 }
 
-/**
- * Carries out owed actions on the selected folder, one command per kind of action. A message no
- * longer there, or already as the action would leave it, needs nothing. What the server refuses
- * stays owed, with the reason.
- */
-export async function applyActions(client: ImapFlow, owed: OwedAction[]): Promise<Applied> {
-  const result: Applied = { confirmed: new Set(), failed: new Map(), fallbacks: new Set() };
-  if (owed.length === 0) return result;
-  const present = new Map<number, Set<string>>();
-  for await (const item of fetchRequested(client, [...new Set(owed.map((o) => o.uid))], 'flags')) present.set(item.uid, item.flags);
+/** Stores of a flag: doing one twice, or on a UID that is gone, changes nothing. */
+function isPlainStore(action: ServerAction): boolean {
+  return action.kind === 'seen' || action.kind === 'flag';
+}
+
+function groupByAction(owed: OwedAction[]): Map<string, { action: ServerAction; uids: number[] }> {
   const groups = new Map<string, { action: ServerAction; uids: number[] }>();
   for (const { uid, action } of owed) {
-    const flags = present.get(uid);
-    if (!flags || alreadyDone(action, flags)) {
-      result.confirmed.add(uid);
-      continue;
-    }
     const key = groupKey(action);
     const group = groups.get(key) ?? { action, uids: [] };
     if (!group.uids.includes(uid)) group.uids.push(uid);
     groups.set(key, group);
   }
-  for (const { action, uids } of groups.values()) {
+  return groups;
+}
+
+/**
+ * Carries out owed actions on the selected folder, one command per kind of action. A message no
+ * longer there, or already as the action would leave it, needs nothing. What the server refuses
+ * stays owed, with the reason.
+ *
+ * \Seen and flags go straight to the server: a STORE is harmless twice and on a UID that is gone
+ * (RFC 3501 6.4.8 ignores it), so the check first would only cost a round trip per batch. Only
+ * when such a STORE is refused, and for moves and deletes, are the messages looked at first.
+ */
+export async function applyActions(client: ImapFlow, owed: OwedAction[]): Promise<Applied> {
+  const result: Applied = { confirmed: new Set(), failed: new Map(), fallbacks: new Set() };
+  if (owed.length === 0) return result;
+  const checked = owed.filter((o) => !isPlainStore(o.action));
+  for (const { action, uids } of groupByAction(owed.filter((o) => isPlainStore(o.action))).values()) {
+    if (await run(client, action, uids, result.fallbacks)) {
+      for (const uid of uids) result.confirmed.add(uid);
+      continue;
+    }
+    if (!client.usable) throw new MailError('closed', 'the connection ended while settling');
+    checked.push(...uids.map((uid) => ({ uid, action })));
+  }
+  if (checked.length === 0) return result;
+  const present = new Map<number, Set<string>>();
+  for await (const item of fetchRequested(client, [...new Set(checked.map((o) => o.uid))], 'flags')) present.set(item.uid, item.flags);
+  const due: OwedAction[] = [];
+  for (const entry of checked) {
+    const flags = present.get(entry.uid);
+    if (!flags || alreadyDone(entry.action, flags)) result.confirmed.add(entry.uid);
+    else due.push(entry);
+  }
+  for (const { action, uids } of groupByAction(due).values()) {
     if (await run(client, action, uids, result.fallbacks)) {
       for (const uid of uids) result.confirmed.add(uid);
       continue;

@@ -2,9 +2,10 @@ import type { ImapFlow } from 'imapflow';
 import { isParseFailure, parseEmail } from '../../mail-mapper';
 import type { ImapOrigin } from '../../mail-mapper';
 import type { PollListener } from '../../mail-source';
-import type { FolderProgress } from '../../progress-store';
+import type { FolderProgress, OwedAction } from '../../progress-store';
+import type { ProgressChange } from '../../progress-change';
 import type { SettlePolicy } from '../../settle/policy';
-import { owe, settleOwed } from './ledger';
+import { owe, owedOf, settleOwed } from './ledger';
 import { fetchRequested } from './requested-fetch';
 
 export interface BatchContext {
@@ -13,29 +14,48 @@ export interface BatchContext {
   policy: SettlePolicy;
   listener: PollListener;
   origin: (uid: number) => ImapOrigin;
-  /** Persists the progress. */
-  save: () => void;
+  /** Persists the progress; `change`, when given, is all that changed since the last save. */
+  save: (change?: ProgressChange) => void;
   /** Reports an email that can never be emitted and remembers not to fetch it again. */
   skip: (uid: number, reason: 'parse', detail: Record<string, string>) => void;
 }
 
-/** Writes down what an emit means, before anything else can happen to the email. */
-function record(uid: number, context: BatchContext): void {
+/**
+ * Writes down what an emit means, before anything else can happen to the email, and returns it
+ * as a change (one UID's worth) for the store to write; undefined when only the whole progress
+ * says it right (an old ledger being converted).
+ */
+function record(uid: number, context: BatchContext): ProgressChange | undefined {
   const { progress, policy, unseenOnly } = context;
-  if (!unseenOnly) progress.lastUid = Math.max(progress.lastUid, uid);
+  const change: ProgressChange = {};
+  if (!unseenOnly && uid > progress.lastUid) {
+    progress.lastUid = uid;
+    change.set = { lastUid: uid };
+  }
   if (policy.mode === 'ack') {
     const unsettled = (progress.unsettled ??= {});
-    unsettled[uid] = (unsettled[uid] ?? 0) + 1;
-    return;
+    const count = (unsettled[uid] ?? 0) + 1;
+    unsettled[uid] = count;
+    change.entries = { unsettled: { [uid]: count } };
+    return change;
   }
   // settle emit: handled now, with the success action owed to the server.
   const action = policy.onSuccess;
-  if (action.kind === 'none') {
-    if (unseenOnly) progress.handled = [...(progress.handled ?? []), uid];
-    return;
+  const handled = action.kind === 'none' || action.kind === 'flag' ? unseenOnly : false;
+  if (handled) {
+    (progress.handled ??= []).push(uid);
+    change.append = { handled: [uid] };
   }
-  owe(progress, [{ uid, action }]);
-  if (action.kind === 'flag' && unseenOnly) progress.handled = [...(progress.handled ?? []), uid];
+  if (action.kind === 'none') return change;
+  // A new email is not in the ledger (chooseNew leaves owed UIDs out), so the entry is appended.
+  if (progress.pendingSeen || owedOf(progress).some((o) => o.uid === uid)) {
+    owe(progress, [{ uid, action }]);
+    return undefined;
+  }
+  const entry: OwedAction = { uid, action };
+  (progress.owed ??= []).push(entry);
+  change.append = { ...change.append, owed: [entry] };
+  return change;
 }
 
 /**
@@ -58,8 +78,7 @@ export async function emitBatch(client: ImapFlow, batch: number[], context: Batc
       if (!listener.isActive()) break;
       listener.emit(parsed);
       emitted.add(item.uid);
-      record(item.uid, context);
-      context.save();
+      context.save(record(item.uid, context));
     }
   } finally {
     // Even when the fetch broke off, what was emitted is settled; what was not stays as it was.

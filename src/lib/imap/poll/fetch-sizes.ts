@@ -6,6 +6,8 @@ export interface SizedUids {
   wanted: number[];
   /** Over the size limit: reported and never downloaded. */
   tooLarge: Array<{ uid: number; size: number }>;
+  /** The size of each wanted UID, octets. */
+  sizes: Map<number, number>;
 }
 
 /**
@@ -15,7 +17,7 @@ export interface SizedUids {
 export async function sortBySize(client: ImapFlow, uids: number[], sizeLimit: number): Promise<SizedUids> {
   const sizes = new Map<number, number>();
   for await (const item of fetchRequested(client, uids, 'size')) sizes.set(item.uid, item.size);
-  const result: SizedUids = { wanted: [], tooLarge: [] };
+  const result: SizedUids = { wanted: [], tooLarge: [], sizes };
   for (const uid of uids) {
     const size = sizes.get(uid);
     if (size === undefined) continue;

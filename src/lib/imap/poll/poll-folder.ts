@@ -4,15 +4,14 @@ import { MailError } from '../../mail-error';
 import type { PollJob, PollResult, SkipReason } from '../../mail-source';
 import { MAX_EMITS } from '../../settle/policy';
 import type { FolderProgress } from '../../progress-store';
+import type { ProgressChange } from '../../progress-change';
 import { emitBatch } from './emit-batch';
 import { findNew } from './find-new';
 import { startingProgress } from './folder-progress';
 import { owedOf, settleOwed } from './ledger';
 import { samePath, selectFolder } from './select-folder';
 import { sortBySize } from './fetch-sizes';
-
-/** Messages per body FETCH: bounds memory on a large backlog and keeps \Seen close behind. */
-const FETCH_BATCH = 25;
+import { fetchBatches } from './fetch-batches';
 
 /**
  * The folder name to open: blank means the inbox. Otherwise the name as typed (trimmed): it is
@@ -71,7 +70,7 @@ export async function pollFolder(client: ImapFlow, scope: string, job: PollJob):
     job.progress.set(scope, progress);
   }
   const current = progress;
-  const save = (): void => job.progress.set(scope, current);
+  const save = (change?: ProgressChange): void => job.progress.set(scope, current, change);
 
   // What the server owes comes first; an action it refuses (a folder removed meanwhile) stops the
   // poll with that error rather than let new mail pile up behind it.
@@ -106,12 +105,13 @@ export async function pollFolder(client: ImapFlow, scope: string, job: PollJob):
   uids = uids.filter((u) => (current.unsettled?.[u] ?? 0) < MAX_EMITS);
   if (uids.length === 0) return result;
 
-  const { wanted, tooLarge } = await sortBySize(client, uids, job.sizeLimit);
+  const { wanted, tooLarge, sizes } = await sortBySize(client, uids, job.sizeLimit);
   for (const { uid, size } of tooLarge) skip(uid, 'too-large', { size: String(size), limit: String(job.sizeLimit) });
   forgetGone(current, uids, new Set([...wanted, ...tooLarge.map((t) => t.uid)]), save);
   const context = { progress: current, unseenOnly: request.unseenOnly, policy, listener, origin, save, skip };
-  for (let i = 0; i < wanted.length && listener.isActive(); i += FETCH_BATCH) {
-    result.emitted += await emitBatch(client, wanted.slice(i, i + FETCH_BATCH), context);
+  for (const batch of fetchBatches(wanted, sizes)) {
+    if (!listener.isActive()) break;
+    result.emitted += await emitBatch(client, batch, context);
   }
   return result;
 }

@@ -1,5 +1,6 @@
 import type { StartFrom } from '../../mail-source';
 import type { MaildropProgress } from '../../progress-store';
+import type { ProgressChange } from '../../progress-change';
 
 /**
  * Stage 1 of a POP3 poll: what the node knows of a maildrop, trimmed to the UIDLs the server
@@ -18,7 +19,39 @@ export class MaildropState {
     readonly owedDeletes: Set<string>,
     /** True when the stored progress differs from this (first run, or UIDLs that left). */
     readonly changed: boolean,
-  ) {}
+  ) {
+    this.progress = this.toProgress();
+  }
+
+  /**
+   * The progress as the store keeps it, kept up to date by the mark methods below, which also
+   * say what they changed: an emitted email costs the store one UIDL, not the whole list.
+   */
+  readonly progress: MaildropProgress;
+
+  /** Emitted and settled (settle emit). */
+  markEmitted(uidl: string): ProgressChange {
+    this.emitted.add(uidl);
+    this.progress.emitted.push(uidl);
+    return { append: { emitted: [uidl] } };
+  }
+
+  /** Emitted once more and waiting for its acknowledgement (settle ack). */
+  countEmit(uidl: string): ProgressChange {
+    const count = (this.unsettled.get(uidl) ?? 0) + 1;
+    this.unsettled.set(uidl, count);
+    (this.progress.unsettled ??= {})[uidl] = count;
+    return { entries: { unsettled: { [uidl]: count } } };
+  }
+
+  /** Reported and never emitted again. */
+  markSkipped(uidl: string): ProgressChange {
+    this.skipped.add(uidl);
+    this.progress.skipped.push(uidl);
+    this.unsettled.delete(uidl);
+    delete (this.progress.unsettled ??= {})[uidl];
+    return { append: { skipped: [uidl] }, entries: { unsettled: { [uidl]: null } } };
+  }
 
   static open(stored: MaildropProgress | undefined, listed: string[], start: StartFrom): MaildropState {
     const present = new Set(listed);
@@ -44,7 +77,7 @@ export class MaildropState {
     return !this.emitted.has(uidl) && !this.skipped.has(uidl) && !this.preexisting.has(uidl) && !this.owedDeletes.has(uidl);
   }
 
-  toProgress(): MaildropProgress {
+  private toProgress(): MaildropProgress {
     const progress: MaildropProgress = { emitted: [...this.emitted], skipped: [...this.skipped] };
     if (this.preexisting.size > 0) progress.preexisting = [...this.preexisting];
     if (this.unsettled.size > 0) progress.unsettled = Object.fromEntries(this.unsettled);

@@ -6,6 +6,7 @@ import type { PollJob, PollResult, SkipReason } from '../../mail-source';
 import { MAX_EMITS } from '../../settle/policy';
 import type { Pop3Client } from '../pop3-client';
 import { MaildropState } from './maildrop-state';
+import type { ProgressChange } from '../../progress-change';
 
 /** Where a node's progress in a maildrop is kept: per server and user. */
 export function maildropScope(settings: { user: string; host: string; port: number }): string {
@@ -22,7 +23,7 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
   if (!isInbox(request.folder)) throw new MailError('invalid-config', 'POP3 has only the inbox', { folder: request.folder });
   const listing = await client.uidl();
   const state = MaildropState.open(job.progress.maildrop(scope), listing.map((m) => m.uidl), request.start);
-  const save = (): void => job.progress.set(scope, state.toProgress());
+  const save = (change?: ProgressChange): void => job.progress.set(scope, state.progress, change);
   if (state.changed) save();
 
   const ack = job.policy.mode === 'ack';
@@ -34,9 +35,7 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
   }
   const result: PollResult = { emitted: 0, skipped: 0 };
   const report = (uidl: string, reason: SkipReason, detail: Record<string, string>): void => {
-    state.skipped.add(uidl);
-    state.unsettled.delete(uidl);
-    save();
+    save(state.markSkipped(uidl));
     result.skipped += 1;
     listener.skip(`${job.connectionId}/${uidl}`, reason, detail);
   };
@@ -63,9 +62,7 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
     }
     if (!listener.isActive()) break;
     listener.emit(parsed);
-    if (ack) state.unsettled.set(uidl, (state.unsettled.get(uidl) ?? 0) + 1);
-    else state.emitted.add(uidl);
-    save();
+    save(ack ? state.countEmit(uidl) : state.markEmitted(uidl));
     result.emitted += 1;
     if (deleteAfterEmit) await client.dele(number);
   }
