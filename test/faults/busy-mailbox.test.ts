@@ -59,9 +59,9 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
 
   /**
    * The node's IMAP session through a proxy that holds the server's answer to the node's 2nd
-   * SEARCH, and later to its 3rd size FETCH, while `act` runs: the other client changes the very
-   * emails the node just found, so the change lands between the node's SEARCH and its size FETCH,
-   * and between the size FETCH and the body FETCH, every time rather than by chance.
+   * SEARCH, and later to its 3rd size check, while `act` runs: the other client changes the very
+   * emails the node just found, so the change lands between the node's SEARCH and its size check,
+   * and between the size check and the body FETCH, every time rather than by chance.
    */
   async function holdingAnswers(act: (c: ProxyConnection) => Promise<void>): Promise<{ proxy: FaultProxy; failures: unknown[]; held: () => number }> {
     const p = await proxy(serverInfo().ports.imap);
@@ -76,8 +76,9 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
           c.resume();
         });
     };
-    p.when({ clientLine: /UID SEARCH/i, nth: 2, serverLine: imapTaggedReply, action });
-    p.when({ clientLine: /UID FETCH \S+ \(UID RFC822\.SIZE/i, nth: 3, serverLine: imapTaggedReply, action });
+    // The search for new mail, then the size check (a SEARCH for the large ones among them).
+    p.when({ clientLine: /UID SEARCH (?!UID \S+ LARGER)/i, nth: 2, serverLine: imapTaggedReply, action });
+    p.when({ clientLine: /UID SEARCH UID \S+ LARGER/i, nth: 3, serverLine: imapTaggedReply, action });
     return { proxy: p, failures, held: () => done };
   }
 
@@ -127,7 +128,7 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
       const watch = new Watch();
       const user = uniqueUser('busyexp');
       fill(user);
-      // Two emails expunged after the search found them, two after their size was fetched.
+      // Two emails expunged after the search found them, two after their size was checked.
       const inWindow: number[] = [];
       const { proxy, failures, held } = await holdingAnswers(async () => {
         const uids = nextUnemitted(watch, 2, (uid) => uid % 10 !== 0 && !inWindow.includes(uid));
@@ -166,7 +167,7 @@ describe('a busy mailbox: a second client works on the INBOX while the node drai
       fill(user);
       // Every seventh, from the top down, so the node meets some before and some after they were read.
       const touched = Array.from({ length: COUNT }, (_, i) => COUNT - i).filter((uid) => uid % 7 === 0);
-      // And two right after the search found them unread, two after their size was fetched.
+      // And two right after the search found them unread, two after their size was checked.
       const inWindow: number[] = [];
       const { proxy, failures, held } = await holdingAnswers(async () => {
         const uids = nextUnemitted(watch, 2, (uid) => uid % 7 !== 0 && !inWindow.includes(uid));

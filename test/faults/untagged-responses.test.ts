@@ -2,7 +2,7 @@
 // the fault proxy, under the real Receive Email node: unsolicited FETCH responses (flags of other
 // messages, with and without a UID; a flags-only update of a message we asked for; an unasked
 // message with a body), EXPUNGE, VANISHED (EARLIER) and VANISHED, EXISTS and RECENT, during the
-// size FETCH, the body FETCH and the \Seen STORE; a STORE and a FETCH answered NO [EXPUNGEISSUED].
+// size check, the body FETCH and the \Seen STORE; a STORE and a FETCH answered NO [EXPUNGEISSUED].
 // None of them is an error and none becomes a message; a real protocol error (BAD) still is one.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -29,7 +29,8 @@ function commandOf(c: ProxyConnection, tag: string): string {
 
 type Kind = 'size' | 'body' | 'store' | 'other';
 function kindOf(command: string): Kind {
-  if (/UID FETCH \S+ \(UID RFC822\.SIZE/i.test(command)) return 'size';
+  // The size check: a SEARCH for the large ones among the new.
+  if (/UID SEARCH UID \S+ LARGER/i.test(command)) return 'size';
   if (/UID FETCH \S+ \(UID (BODY|BINARY)\.PEEK\[\]/i.test(command)) return 'body';
   if (/UID STORE \S+ \+FLAGS/i.test(command)) return 'store';
   return 'other';
@@ -91,7 +92,7 @@ describe('untagged responses in the middle of our commands, under the Receive Em
     assert.deepEqual(watch.current().warnings, []);
   }
 
-  it('unsolicited FETCH, EXPUNGE, VANISHED, EXISTS and RECENT during the size FETCH, the body FETCH and the STORE', async () => {
+  it('unsolicited FETCH, EXPUNGE, VANISHED, EXISTS and RECENT during the size check, the body FETCH and the STORE', async () => {
     const injected: Record<Kind, number> = { size: 0, body: 0, store: 0, other: 0 };
     const { watch, names } = await drain('chatter', (line, c) => {
       const item = BODY_ITEM.exec(line);

@@ -10,7 +10,7 @@ import { findNew } from './find-new';
 import { startingProgress } from './folder-progress';
 import { owedOf, settleOwed } from './ledger';
 import { samePath, selectFolder } from './select-folder';
-import { sortBySize } from './fetch-sizes';
+import { sortBySize, stillThere } from './fetch-sizes';
 import { fetchBatches } from './fetch-batches';
 
 /**
@@ -105,9 +105,12 @@ export async function pollFolder(client: ImapFlow, scope: string, job: PollJob):
   uids = uids.filter((u) => (current.unsettled?.[u] ?? 0) < MAX_EMITS);
   if (uids.length === 0) return result;
 
+  // Emitted before and not settled, but not found by this poll's search: are they still there?
+  const foundNow = new Set(found);
+  const gone = await forgetGone(client, current, uids.filter((uid) => !foundNow.has(uid)), save);
+  if (gone.size > 0) uids = uids.filter((uid) => !gone.has(uid));
   const { wanted, tooLarge, sizes } = await sortBySize(client, uids, job.sizeLimit);
   for (const { uid, size } of tooLarge) skip(uid, 'too-large', { size: String(size), limit: String(job.sizeLimit) });
-  forgetGone(current, uids, new Set([...wanted, ...tooLarge.map((t) => t.uid)]), save);
   const context = { progress: current, unseenOnly: request.unseenOnly, policy, listener, origin, save, skip };
   for (const batch of fetchBatches(wanted, sizes)) {
     if (!listener.isActive()) break;
@@ -116,12 +119,19 @@ export async function pollFolder(client: ImapFlow, scope: string, job: PollJob):
   return result;
 }
 
-/** Emitted, never settled, and no longer in the folder (someone moved or deleted it): nothing left to settle. */
-function forgetGone(progress: FolderProgress, asked: number[], present: ReadonlySet<number>, save: () => void): void {
-  const gone = asked.filter((uid) => !present.has(uid) && progress.unsettled?.[uid] !== undefined);
-  if (gone.length === 0) return;
+/**
+ * Emitted, never settled, and no longer in the folder (someone moved or deleted it): nothing left
+ * to settle. Returns those UIDs.
+ */
+async function forgetGone(client: ImapFlow, progress: FolderProgress, unfound: number[], save: () => void): Promise<Set<number>> {
+  const asked = unfound.filter((uid) => progress.unsettled?.[uid] !== undefined);
+  if (asked.length === 0) return new Set();
+  const present = await stillThere(client, asked);
+  const gone = new Set(asked.filter((uid) => !present.has(uid)));
+  if (gone.size === 0) return gone;
   for (const uid of gone) delete progress.unsettled?.[uid];
   save();
+  return gone;
 }
 
 /**

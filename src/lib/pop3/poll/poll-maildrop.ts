@@ -8,6 +8,9 @@ import type { Pop3Client } from '../pop3-client';
 import { MaildropState } from './maildrop-state';
 import type { ProgressChange } from '../../progress-change';
 
+/** The largest email fetched ahead of its turn. */
+const PREFETCH_MAX_BYTES = 1024 * 1024;
+
 /** Where a node's progress in a maildrop is kept: per server and user. */
 export function maildropScope(settings: { user: string; host: string; port: number }): string {
   return `pop3://${settings.user}@${settings.host}:${settings.port}`;
@@ -47,15 +50,37 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
   if (fresh.length === 0) return result;
 
   const sizes = new Map((await client.list()).map((m) => [m.number, m.size]));
-  for (const { number, uidl } of fresh) {
+  const small = (m: { number: number }): boolean => (sizes.get(m.number) ?? 0) <= job.sizeLimit;
+  // One RETR ahead: the next email travels while this one is parsed and emitted, so the server's
+  // round trip is hidden instead of waited for. Only one, and only a small one, so memory never
+  // holds two large emails.
+  const retrievals = new Map<number, Promise<Buffer>>();
+  const retrieveFrom = (index: number, ahead: boolean): void => {
+    for (let j = index; j < fresh.length; j += 1) {
+      if (!small(fresh[j])) continue;
+      if (ahead && (sizes.get(fresh[j].number) ?? 0) > PREFETCH_MAX_BYTES) return;
+      if (!retrievals.has(j)) {
+        const raw = client.retr(fresh[j].number);
+        // Left unread when the poll stops early; the session's failure is reported by the RETR awaited.
+        raw.catch(() => undefined);
+        retrievals.set(j, raw);
+      }
+      return;
+    }
+  };
+  for (let i = 0; i < fresh.length; i += 1) {
     if (!listener.isActive()) break;
+    const { number, uidl } = fresh[i];
     const origin: Pop3Origin = { uidl, messageId: undefined, connection: job.connectionId, key: `${job.connectionId}/${uidl}` };
-    const size = sizes.get(number) ?? 0;
-    if (size > job.sizeLimit) {
-      report(uidl, 'too-large', { size: String(size), limit: String(job.sizeLimit) });
+    if (!small(fresh[i])) {
+      report(uidl, 'too-large', { size: String(sizes.get(number) ?? 0), limit: String(job.sizeLimit) });
       continue;
     }
-    const parsed = await parseEmail(await client.retr(number), origin);
+    retrieveFrom(i, false);
+    const raw = await (retrievals.get(i) ?? client.retr(number));
+    retrievals.delete(i);
+    if (listener.isActive()) retrieveFrom(i + 1, true);
+    const parsed = await parseEmail(raw, origin);
     if (isParseFailure(parsed)) {
       report(uidl, 'parse', { reason: parsed.reason });
       continue;
