@@ -1,14 +1,17 @@
 import { isInbox } from '../../connection-options';
 import { MailError } from '../../mail-error';
-import { isParseFailure, parseEmail } from '../../mail-mapper';
-import type { Pop3Origin } from '../../mail-mapper';
+import { isParseFailure } from '../../mail-mapper';
+import type { EmailMessage, ParseFailure, Pop3Origin } from '../../mail-mapper';
+import { parsePool } from '../../parse/parse-pool';
 import type { PollJob, PollResult, SkipReason } from '../../mail-source';
 import { MAX_EMITS } from '../../settle/policy';
 import type { Pop3Client } from '../pop3-client';
 import { MaildropState } from './maildrop-state';
 import type { ProgressChange } from '../../progress-change';
 
-/** The largest email fetched ahead of its turn. */
+/** Emails retrieved and parsed ahead of the one being handed on. */
+const RETR_AHEAD = 4;
+/** Larger emails are never fetched while another is in the pipe. */
 const PREFETCH_MAX_BYTES = 1024 * 1024;
 
 /** Where a node's progress in a maildrop is kept: per server and user. */
@@ -50,46 +53,52 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
   if (fresh.length === 0) return result;
 
   const sizes = new Map((await client.list()).map((m) => [m.number, m.size]));
-  const small = (m: { number: number }): boolean => (sizes.get(m.number) ?? 0) <= job.sizeLimit;
-  // One RETR ahead: the next email travels while this one is parsed and emitted, so the server's
-  // round trip is hidden instead of waited for. Only one, and only a small one, so memory never
-  // holds two large emails.
-  const retrievals = new Map<number, Promise<Buffer>>();
-  const retrieveFrom = (index: number, ahead: boolean): void => {
-    for (let j = index; j < fresh.length; j += 1) {
-      if (!small(fresh[j])) continue;
-      if (ahead && (sizes.get(fresh[j].number) ?? 0) > PREFETCH_MAX_BYTES) return;
-      if (!retrievals.has(j)) {
-        const raw = client.retr(fresh[j].number);
-        // Left unread when the poll stops early; the session's failure is reported by the RETR awaited.
-        raw.catch(() => undefined);
-        retrievals.set(j, raw);
-      }
-      return;
+  const sizeOf = (m: { number: number }): number => sizes.get(m.number) ?? 0;
+  for (const m of fresh.filter((f) => sizeOf(f) > job.sizeLimit)) report(m.uidl, 'too-large', { size: String(sizeOf(m)), limit: String(job.sizeLimit) });
+  const wanted = fresh.filter((f) => sizeOf(f) <= job.sizeLimit);
+
+  // A few RETRs ahead, each parsed (on the parse thread) as it arrives, handed on in order: the
+  // server's round trips and the parsing run beside the emits instead of one after the other. A
+  // large email is fetched only with nothing else in the pipe, so memory never holds two.
+  const pipe: Array<{ m: { number: number; uidl: string }; parsed: Promise<EmailMessage | ParseFailure> }> = [];
+  let next = 0;
+  const fill = (): void => {
+    while (next < wanted.length && pipe.length < RETR_AHEAD) {
+      const m = wanted[next];
+      const large = sizeOf(m) > PREFETCH_MAX_BYTES;
+      if (large && pipe.length > 0) return;
+      const origin: Pop3Origin = { uidl: m.uidl, messageId: undefined, connection: job.connectionId, key: `${job.connectionId}/${m.uidl}` };
+      const parsed = client.retr(m.number).then((raw) => parsePool.parse(raw, origin));
+      // Not awaited when the poll stops early; such an email was not emitted and is fetched again.
+      parsed.catch(() => undefined);
+      pipe.push({ m, parsed });
+      next += 1;
+      if (large) return;
     }
   };
-  for (let i = 0; i < fresh.length; i += 1) {
-    if (!listener.isActive()) break;
-    const { number, uidl } = fresh[i];
-    const origin: Pop3Origin = { uidl, messageId: undefined, connection: job.connectionId, key: `${job.connectionId}/${uidl}` };
-    if (!small(fresh[i])) {
-      report(uidl, 'too-large', { size: String(sizes.get(number) ?? 0), limit: String(job.sizeLimit) });
-      continue;
-    }
-    retrieveFrom(i, false);
-    const raw = await (retrievals.get(i) ?? client.retr(number));
-    retrievals.delete(i);
-    if (listener.isActive()) retrieveFrom(i + 1, true);
-    const parsed = await parseEmail(raw, origin);
+  // DELEs are queued behind the RETRs in the pipe rather than waited for one by one; a refused
+  // one fails the poll below, before the QUIT that would commit them.
+  const deletions: Array<Promise<void>> = [];
+  fill();
+  while (pipe.length > 0 && listener.isActive()) {
+    const head = pipe.shift();
+    if (!head) break;
+    const parsed = await head.parsed;
+    if (listener.isActive()) fill();
     if (isParseFailure(parsed)) {
-      report(uidl, 'parse', { reason: parsed.reason });
+      report(head.m.uidl, 'parse', { reason: parsed.reason });
       continue;
     }
     if (!listener.isActive()) break;
     listener.emit(parsed);
-    save(ack ? state.countEmit(uidl) : state.markEmitted(uidl));
+    save(ack ? state.countEmit(head.m.uidl) : state.markEmitted(head.m.uidl));
     result.emitted += 1;
-    if (deleteAfterEmit) await client.dele(number);
+    if (deleteAfterEmit) {
+      const deletion = client.dele(head.m.number);
+      deletion.catch(() => undefined);
+      deletions.push(deletion);
+    }
   }
+  await Promise.all(deletions);
   return result;
 }
