@@ -31,7 +31,7 @@ describe('POP3 faults', () => {
     await proxy.close();
   });
 
-  it('a reset after 25 of 50 deletions, before QUIT: the server keeps all 50, the next session emits only the other 25 and deletes all', async () => {
+  it('a reset after 25 of 50 deletions, before QUIT: the server keeps all 50, the next session emits only those not emitted before and deletes all', async () => {
     const user = uniqueUser('pop3rst');
     const names = subjects('dele', 50);
     await appendMessages(user, names.map((s) => simpleMessage(s)));
@@ -54,19 +54,23 @@ describe('POP3 faults', () => {
       const session1 = proxy.connections[firstConnection];
       assert.equal((session1.clientText.match(/^DELE /gm) ?? []).length, 25);
       assert.doesNotMatch(session1.clientText, /^QUIT/m);
-      assert.deepEqual(first.emitted.map((m) => m.topic), names.slice(0, 25));
+      // The RETRs run a few ahead of the DELEs, so a few more may have been emitted before the
+      // reset was noticed: at least the 25 whose DELE went out, oldest first.
+      const before = first.emitted.length;
+      assert.ok(before >= 25 && before < 50, `${before} emitted in the first session`);
+      assert.deepEqual(first.emitted.map((m) => m.topic), names.slice(0, before));
       assert.equal((await listMailbox(user)).length, 50, 'no QUIT: the server keeps all 50');
 
       const second = collector();
       const result = await source.poll(request, second);
-      assert.equal(result.emitted, 25);
-      assert.deepEqual(second.emitted.map((m) => m.topic), names.slice(25), 'only the 25 not emitted before');
+      assert.equal(result.emitted, 50 - before);
+      assert.deepEqual(second.emitted.map((m) => m.topic), names.slice(before), 'only those not emitted before');
       const keys = [...first.emitted, ...second.emitted].map((m) => m.email.key);
       assert.equal(keys.length, 50);
       assert.deepEqual(duplicates(keys), []);
       for (const m of [...first.emitted, ...second.emitted]) assert.equal(m.email.key, `conn-1/${(m.email as { uidl: string }).uidl}`);
       const session2 = proxy.connections[firstConnection + 1].clientText;
-      assert.equal((session2.match(/^DELE /gm) ?? []).length, 50, 'the 25 emitted before are deleted now, the others after their emit');
+      assert.equal((session2.match(/^DELE /gm) ?? []).length, 50, 'those emitted before are deleted now, the others after their emit');
       assert.match(session2, /^QUIT/m);
       await until(async () => (await listMailbox(user)).length === 0, 5000, 'an empty maildrop');
       const third = collector();
