@@ -35,7 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NodeRedProcess } from '../test/support/node-red-process';
 import { certificatePem, serverInfo, simpleMessage, uniqueUser } from '../test/support/servers';
-import { CLOCK_TICKS, dovecotSnapshot, dovecotTicks, dovecotTicksByName, memory, readStat, resetPeak, tcpConnections } from './proc';
+import { CLOCK_TICKS, dovecotSnapshot, dovecotTicks, dovecotTicksByName, memory, readStat, resetPeak, tcpConnections, threadTicks } from './proc';
 import type { DovecotSnapshot } from './proc';
 import { checkOptions, environmentLine, fmt, loadAverage, median, numberOption, sleep, table } from './report';
 import { SmtpSession, clock } from './smtp';
@@ -124,6 +124,8 @@ interface Measured {
   liveKiB: number;
   wallMs: number;
   nodeRedTicks: number;
+  /** Of nodeRedTicks: the main thread's (JavaScript) and the other threads'. */
+  threads: { main: number; others: number };
   imap: { ticks: number; processes: number };
   imapLogin: { ticks: number; processes: number };
   dovecot: { ticks: number; processes: number };
@@ -264,6 +266,7 @@ async function measure(red: NodeRedProcess, pid: number, state: StateSpec, file:
   const hwmReset = resetPeak(pid);
   const startedAt = clock();
   const startTicks = readTicks(pid);
+  const startThreads = threadTicks(pid);
   const startDovecot: DovecotSnapshot = dovecotSnapshot(master);
   const connections: number[] = [];
   const sessions: number[] = [];
@@ -278,6 +281,7 @@ async function measure(red: NodeRedProcess, pid: number, state: StateSpec, file:
   }
   await sleep(Math.max(0, startedAt + state.measureMs - clock()));
   const endTicks = readTicks(pid);
+  const endThreads = threadTicks(pid);
   const endDovecot = dovecotSnapshot(master);
   const wallMs = clock() - startedAt;
   const mem = memory(pid);
@@ -297,6 +301,7 @@ async function measure(red: NodeRedProcess, pid: number, state: StateSpec, file:
       liveKiB,
       wallMs,
       nodeRedTicks: endTicks - startTicks,
+      threads: { main: endThreads.main - startThreads.main, others: endThreads.others - startThreads.others },
       imap: dovecotTicks(startDovecot, endDovecot, 'imap'),
       imapLogin: dovecotTicks(startDovecot, endDovecot, 'imap-login'),
       dovecot: dovecotTicks(startDovecot, endDovecot),
@@ -332,8 +337,9 @@ const range = (values: number[]): string => {
 };
 
 /** What a state adds to the runtime alone: CPU in % of one CPU, RSS in KiB. */
-function overReference(r: Measured, reference: Measured): { nodeRed: number; dovecot: number; rssKiB: number; liveKiB: number } {
+function overReference(r: Measured, reference: Measured): { nodeRed: number; mainThread: number; dovecot: number; rssKiB: number; liveKiB: number } {
   return {
+    mainThread: cpuPercent(r.threads.main, r.wallMs) - cpuPercent(reference.threads.main, reference.wallMs),
     liveKiB: r.liveKiB - reference.liveKiB,
     nodeRed: cpuPercent(r.nodeRedTicks, r.wallMs) - cpuPercent(reference.nodeRedTicks, reference.wallMs),
     dovecot: cpuPercent(r.dovecot.ticks, r.wallMs) - cpuPercent(reference.dovecot.ticks, reference.wallMs),
@@ -435,6 +441,7 @@ async function main(): Promise<number> {
       [
         `Scale, polling ${LARGE} against ${SMALL} (within ×${LINEAR_TOLERANCE} of linear counts as linear):`,
         growthLine('Node-RED CPU', s.nodeRed, l.nodeRed, pct),
+        growthLine('  of it the main thread', s.mainThread, l.mainThread, pct),
         growthLine('Dovecot CPU', s.dovecot, l.dovecot, pct),
         growthLine('Node-RED RSS', s.rssKiB, l.rssKiB, kib),
         // The reference's RSS holds whatever V8 and malloc kept from starting up, which a full
@@ -448,6 +455,7 @@ async function main(): Promise<number> {
   for (const r of results) {
     const parts = [
       `${fmt(r.wallMs / 1000, 1)} s measured`,
+      `Node-RED's main thread ${fmt(cpuPercent(r.threads.main, r.wallMs), 2)} %, its other threads ${fmt(cpuPercent(r.threads.others, r.wallMs), 2)} %`,
       `${r.imap.processes} imap and ${r.imapLogin.processes} imap-login processes at the end`,
       `VmRSS every 5 s ${r.rss.map((kib) => fmt(kib / KiB_PER_MiB, 1)).join(', ')} MiB`,
       `Dovecot CPU by process: ${r.dovecotByName.map(([name, ticks]) => `${name} ${fmt(cpuPercent(ticks, r.wallMs), 2)} %`).join(', ') || 'none'}`,
