@@ -9,15 +9,17 @@
 // sessions per user and address), IMAPS to localhost with the certificate pinned. Each state is
 // deployed; once Dovecot counts every node's session the state gets a short warm-up and a full
 // garbage collection (Node-RED runs with --expose-gc), then is measured:
-//   - CPU share of the Node-RED process: utime + stime from /proc/<pid>/stat over wall time;
+//   - CPU share of the Node-RED process: utime + stime from /proc/<pid>/stat over wall time, and
+//     of it the main thread's (where the JavaScript runs) from /proc/<pid>/task/<pid>/stat;
 //   - CPU of the private Dovecot over the same time: its imap processes (one per session, all of
 //     them the bench users' since nothing else uses this instance), its imap-login processes
 //     (with IMAPS each session's TLS runs in one) and all its processes alive at the end;
 //   - established connections from the Node-RED process to the IMAPS port (its own sockets),
 //     sampled every 5 s, and the sessions `doveadm who` counts for the state's users;
 //   - VmRSS sampled every 5 s (the median is compared), VmHWM over the window (reset to the RSS
-//     of the moment at the start, through clear_refs).
-// Then the 200/50 growth of CPU and RSS over the reference, against the linear 4: a verdict each.
+//     of the moment at the start, through clear_refs), and the live heap after the collection.
+// Then the 200/50 growth of CPU and memory over the reference, against the linear 4: a verdict
+// each; and the RSS per node added from 50 to 200, which needs no reference.
 // After each measurement one email goes to each mailbox through Postfix: every node must emit
 // its email exactly once (the bench exits 1 otherwise), so the figures are those of working nodes.
 // Run with `npm run bench -- idle-scale` (idle-50, its former name, picks it too).
@@ -57,7 +59,7 @@ const PUSH_MS = 20_000;
 const SAMPLE_EVERY_MS = 5000;
 /** How long the sessions of a deployed state may take to come up before the bench gives up. */
 const READY_TIMEOUT_MS = 90_000;
-/** Within this factor of the linear 200/50 growth counts as linear: the CPU figures of one run vary by about that much. */
+/** Up to this factor over the linear growth still counts as linear: a margin for one run's noise (bench/README.md gives the spread between runs). */
 const LINEAR_TOLERANCE = 1.1;
 const KiB_PER_MiB = 1024;
 
@@ -70,7 +72,7 @@ interface StateSpec {
   measureMs: number;
 }
 
-/** Not measured: runs the node's code once before the reference. */
+/** Not measured: runs the node's code before the first measured nodes do. */
 const PREWARM: StateSpec = { key: 'prewarm', label: `${SMALL} polling, unmeasured`, nodes: SMALL, push: false, delayS: POLL_DELAY_S, measureMs: 0 };
 
 const STATES: StateSpec[] = [
