@@ -44,6 +44,37 @@ export function readStat(pid: number): ProcStat | undefined {
   };
 }
 
+/**
+ * CPU ticks of the process's main thread (the one whose id is the pid: JavaScript runs there) and
+ * of its other threads together (V8's compiler and GC helpers, libuv's pool), as now. A thread
+ * that ended takes its time with it, so compare two readings only over a time its threads live.
+ */
+export function threadTicks(pid: number): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { main, others };
+  }
+  for (const tid of tids) {
+    const text = (() => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      } catch {
+        return undefined;
+      }
+    })();
+    if (!text) continue;
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    if (Number(tid) === pid) main = ticks;
+    else others += ticks;
+  }
+  return { main, others };
+}
+
 /** VmRSS and VmHWM (peak RSS) in KiB. */
 export function memory(pid: number): { rssKiB: number; hwmKiB: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

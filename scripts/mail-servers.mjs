@@ -181,7 +181,12 @@ userdb {
   driver = static
   args = uid=${owner.uid} gid=${owner.gid} home=${s}/mail/%u allow_all_users=yes
 }
+# The scale bench (bench/idle-cost.ts) holds 200 IMAPS sessions and more. Each login process
+# serves one client (Dovecot's default high-security mode) and with implicit TLS stays on as that
+# session's TLS proxy, so the default limit of 100 login processes would cap the sessions at 100.
+# 500 keeps the auth and anvil services' default 1000 clients enough for every login process.
 service imap-login {
+  process_limit = 500
   inet_listener imap {
     address = 127.0.0.1
     port = ${ports.imap}
