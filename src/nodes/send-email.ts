@@ -4,7 +4,9 @@ import { InputError, composeMail } from '../lib/smtp/outgoing-mail';
 import type { Priority, TypedFields } from '../lib/smtp/outgoing-mail';
 import { MAX_ADDRESSES } from '../lib/smtp/addresses';
 import { SmtpRefusal } from '../lib/smtp/smtp-sender';
+import type { SendResult } from '../lib/smtp/smtp-sender';
 import type { SendConnectionNode } from './shared/send-connection-node';
+import { SendStatus } from './shared/send-status';
 
 const TYPE = 'mailwire-send-email';
 
@@ -38,6 +40,7 @@ export = function register(RED: NodeAPI): void {
     const priority: Priority = def.priority === 'input' ? 'input' : 'consumed';
 
     if (!connection) node.status({ fill: 'red', shape: 'ring', text: t('status.no-connection') });
+    const status = new SendStatus(node, t);
 
     const inputErrorText = (err: InputError): string => {
       const details: Record<string, string> = { ...err.details };
@@ -61,18 +64,18 @@ export = function register(RED: NodeAPI): void {
           done(err instanceof Error ? err : new Error(String(err)));
           return;
         }
-        node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: t('short.input') }) });
+        status.refused(t('short.input'));
         done(failure(inputErrorText(err), err.key));
         return;
       }
-      node.status({ fill: 'blue', shape: 'dot', text: t('status.sending') });
-      connection
-        .sender()
-        .send(mail)
+      status.started();
+      // A sender that cannot be made (a certificate that does not parse) fails this email like any
+      // other failure, rather than throwing out of the input handler with the status left on "sending".
+      new Promise<SendResult>((resolve) => resolve(connection.sender().send(mail)))
         .then(
           (result) => {
             (msg as unknown as Record<string, unknown>).sent = result;
-            node.status({ fill: 'green', shape: 'dot', text: t('status.sent', { time: new Date().toLocaleTimeString() }) });
+            status.sent();
             if (result.rejected.length > 0) node.warn(t('errors.rejected', { recipients: result.rejected.join(', ') }));
             send(msg);
             done();
@@ -80,12 +83,12 @@ export = function register(RED: NodeAPI): void {
           (err: unknown) => {
             if (err instanceof SmtpRefusal) {
               const key = err.permanent ? 'smtp' : 'smtp-transient';
-              node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: String(err.responseCode) }) });
+              status.failed(String(err.responseCode));
               done(failure(t(`errors.${key}`, { code: String(err.responseCode), attempts: err.attempts }), key));
               return;
             }
             const problem = err instanceof MailError ? err : classifyError(err);
-            node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: t(`short.${problem.code}`) }) });
+            status.failed(t(`short.${problem.code}`));
             done(failure(connection.describe(problem), problem.code));
           },
         );

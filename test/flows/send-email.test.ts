@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
-import type { NodeMessage } from 'node-red';
+import type { Node, NodeMessage } from 'node-red';
 import type { NodeInitializer } from '../support/flows';
 import { coreNode, helper, nodeModule } from '../support/flows';
 import { nodeRedSuite } from '../support/node-red-suite';
@@ -28,6 +28,13 @@ function flow(sendOverrides: Record<string, unknown>, security: 'none' | 'startt
 }
 
 const credentials = (password = serverInfo().password) => ({ sconn: { user: 'flow-sender', password } });
+
+type StatusSpy = { args: Array<[{ text?: string }]> };
+
+/** The status texts the node has shown so far (the test helper records node.status calls). */
+function statusTexts(node: Node): string[] {
+  return (node.status as unknown as StatusSpy).args.map(([s]) => s.text ?? '');
+}
 
 function record(id: string): Msg[] {
   const seen: Msg[] = [];
@@ -106,7 +113,7 @@ describe('Send Email in a flow', () => {
     assert.doesNotMatch(JSON.stringify(caught[0]), /wrong-password-sentinel/);
   });
 
-  it('500 messages through one node share the pooled connection and all arrive', async () => {
+  it('500 messages through one node share the pooled connection and all arrive, each with its own result', async () => {
     const rcpt = uniqueUser('burst');
     await helper.load(nodes(), flow({}), credentials());
     const out = record('out');
@@ -115,8 +122,61 @@ describe('Send Email in a flow', () => {
     for (let i = 0; i < 500; i += 1) send.receive({ to: `${rcpt}@example.test`, subject: `burst ${i}`, payload: 'x' } as unknown as NodeMessage);
     await until(() => out.length + caught.length === 500, 60000, '500 sends');
     assert.equal(caught.length, 0);
+    // Each message comes out once, carrying the server's answer for its own email.
+    assert.deepEqual(new Set(out.map((m) => m.subject)).size, 500);
+    for (const m of out) {
+      const sent = m.sent as { messageId: string; accepted: string[]; response: string };
+      assert.match(sent.response, /^250/);
+      assert.deepEqual(sent.accepted, [`${rcpt}@example.test`]);
+    }
+    assert.equal(new Set(out.map((m) => (m.sent as { messageId: string }).messageId)).size, 500);
+    // One "sending" for the burst and one "sent" when its last email was answered, not two per email.
+    assert.deepEqual(statusTexts(send), ['mailwire-send-email.status.sending', 'mailwire-send-email.status.sent']);
     const delivered = await waitForMessages(rcpt, 500, 60000);
     assert.equal(delivered.length, 500);
+    const subjects = await Promise.all(delivered.map(async (raw) => (await simpleParser(raw)).subject));
+    assert.equal(new Set(subjects).size, 500);
+  });
+
+  it('a refused email in a burst reaches Catch on its own, the others are sent, and the red status is not overwritten by them', async () => {
+    const rcpt = uniqueUser('mixed');
+    await helper.load(nodes(), flow({}), credentials());
+    const out = record('out');
+    const caught = record('caught');
+    const send = helper.getNode('send');
+    for (let i = 0; i < 20; i += 1) {
+      const to = i === 3 ? 'rejected@example.test' : `${rcpt}@example.test`;
+      send.receive({ to, subject: `mixed ${i}`, payload: 'x' } as unknown as NodeMessage);
+    }
+    await until(() => out.length + caught.length === 20, 60000, '20 results');
+    assert.equal(out.length, 19);
+    assert.equal(caught.length, 1);
+    assert.equal(caught[0].subject, 'mixed 3', 'the error comes with the message that failed');
+    assert.equal((caught[0].error as { message: string; code?: string }).message, 'mailwire-send-email.errors.smtp');
+    const texts = statusTexts(send);
+    assert.equal(texts[0], 'mailwire-send-email.status.sending');
+    assert.equal(texts.at(-1), 'mailwire-send-email.status.error', texts.join('|'));
+    assert.ok(!texts.includes('mailwire-send-email.status.sent'), texts.join('|'));
+    await waitForMessages(rcpt, 19, 30000);
+    // The next email starts a new burst: "sending", then "sent".
+    send.receive({ to: `${rcpt}@example.test`, subject: 'after', payload: 'x' } as unknown as NodeMessage);
+    await until(() => out.length === 20, 10000, 'the next send');
+    assert.deepEqual(statusTexts(send).slice(texts.length), ['mailwire-send-email.status.sending', 'mailwire-send-email.status.sent']);
+  });
+
+  it('a connection whose certificate does not parse: each email fails through Catch with its code, the status turns red', async () => {
+    const broken = (flow({}) as unknown as Array<Record<string, unknown>>).map((n) => (n.id === 'sconn' ? { ...n, certificate: '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----' } : n));
+    await helper.load(nodes(), broken as unknown as Flow, credentials());
+    const out = record('out');
+    const caught = record('caught');
+    const send = helper.getNode('send');
+    send.receive({ to: 'x@example.test', subject: 'one', payload: 'x' } as unknown as NodeMessage);
+    send.receive({ to: 'x@example.test', subject: 'two', payload: 'x' } as unknown as NodeMessage);
+    await until(() => caught.length === 2, 10000, 'two errors');
+    assert.equal(out.length, 0);
+    assert.deepEqual(caught.map((m) => m.subject), ['one', 'two']);
+    for (const m of caught) assert.equal((m.error as { code?: string }).code, 'invalid-config');
+    assert.equal(statusTexts(send).at(-1), 'mailwire-send-email.status.error');
   });
 
   it('Validate route for the send connection', async () => {
