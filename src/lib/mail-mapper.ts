@@ -58,15 +58,34 @@ function addressText(value: AddressObject | AddressObject[] | undefined): string
 const PARSE_PIECE_BYTES = 64 * 1024;
 
 /**
- * The raw message as a stream of pieces that share its memory. Given as a list of parts (the POP3
- * reader's), each part is let go of once fed, so the message need not be held whole while parsed.
+ * The raw message as a stream of pieces of about PARSE_PIECE_BYTES. A Buffer is sliced (the
+ * pieces share its memory). A list of parts (the POP3 reader's socket chunks, often 4 KiB) is
+ * emptied as it is fed, so the message is never held whole while it is parsed; small parts are
+ * joined a piece at a time, which costs one copy of a piece and spares the stream thousands of
+ * tiny writes.
  */
 function pieces(raw: Buffer | Buffer[]): Readable {
   const parts = Buffer.isBuffer(raw) ? [raw] : raw;
   function* slices(): Generator<Buffer> {
+    let gathered: Buffer[] = [];
+    let gatheredBytes = 0;
+    const flush = (): Buffer => {
+      const piece = gathered.length === 1 ? gathered[0] : Buffer.concat(gathered, gatheredBytes);
+      gathered = [];
+      gatheredBytes = 0;
+      return piece;
+    };
     for (let part = parts.shift(); part !== undefined; part = parts.shift()) {
+      if (part.length < PARSE_PIECE_BYTES) {
+        gathered.push(part);
+        gatheredBytes += part.length;
+        if (gatheredBytes >= PARSE_PIECE_BYTES) yield flush();
+        continue;
+      }
+      if (gatheredBytes > 0) yield flush();
       for (let at = 0; at < part.length; at += PARSE_PIECE_BYTES) yield part.subarray(at, at + PARSE_PIECE_BYTES);
     }
+    if (gatheredBytes > 0) yield flush();
   }
   return Readable.from(slices(), { objectMode: false });
 }
