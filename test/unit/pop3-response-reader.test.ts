@@ -144,6 +144,22 @@ describe('Pop3ResponseReader', () => {
     }
   });
 
+  it("hands the body out as the received slices, unjoined, when expected as 'parts'", () => {
+    const wire = retrResponse(HAZARDS);
+    for (const size of [1, 3, 7, 64, wire.length]) {
+      const reader = new Pop3ResponseReader();
+      reader.expect('parts');
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < wire.length; i += size) chunks.push(wire.subarray(i, i + size));
+      const [response] = feed(reader, chunks);
+      assert.equal(response.body, undefined);
+      assert.ok(response.bodyParts, `chunks of ${size}: no parts`);
+      assert.deepEqual(Buffer.concat(response.bodyParts), HAZARDS, `chunks of ${size}`);
+      // Slices, not copies: a part of the body shares memory with the chunk it came in.
+      if (size === 64) assert.ok(response.bodyParts.some((part) => chunks.some((chunk) => part.buffer === chunk.buffer)));
+    }
+  });
+
   it('reads several responses of both kinds from one chunk', () => {
     const reader = new Pop3ResponseReader();
     reader.expect(false);

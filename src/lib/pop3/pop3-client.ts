@@ -11,7 +11,7 @@ import type { AccessTokenSource, BearerMechanism } from '../oauth/oauth-settings
 import { errorChallengeReply, oauthBearerInitialResponse, parseErrorChallenge, xoauth2InitialResponse } from '../oauth/sasl';
 import type { TrustOptions } from '../tls-trust';
 import { Pop3ResponseReader } from './pop3-response-reader';
-import type { Pop3Response } from './pop3-response-reader';
+import type { BodyForm, Pop3Response } from './pop3-response-reader';
 
 export interface Pop3Options {
   host: string;
@@ -42,7 +42,7 @@ interface CommandSpec {
   label: string;
   /** What goes on the wire without CRLF; null for the greeting, which comes unasked. */
   line: string | null;
-  multiline?: boolean;
+  multiline?: BodyForm;
   /** The greeting is bounded by the connect timeout instead. */
   untimed?: boolean;
   /** After +OK, the plaintext stream ends here; nothing more may be read from it as POP3. */
@@ -137,9 +137,17 @@ export class Pop3Client {
 
   /** The message exactly as the server holds it: bytes, CRLF line ends, dot-stuffing undone. */
   async retr(number: number): Promise<Buffer> {
+    return Buffer.concat(await this.retrParts(number));
+  }
+
+  /**
+   * The same message as the slices of the socket chunks it came in, never joined: a parser fed
+   * these can let each go once read, so a large message is not held whole, let alone twice.
+   */
+  async retrParts(number: number): Promise<Buffer[]> {
     checkMessageNumber(number);
-    const reply = this.expectOk(`RETR ${number}`, await this.exchange({ label: `RETR ${number}`, line: `RETR ${number}`, multiline: true }));
-    return reply.body ?? Buffer.alloc(0);
+    const reply = this.expectOk(`RETR ${number}`, await this.exchange({ label: `RETR ${number}`, line: `RETR ${number}`, multiline: 'parts' }));
+    return reply.bodyParts ?? [];
   }
 
   /** Marks a message deleted; the server removes it only when the session ends with QUIT. */
@@ -275,7 +283,7 @@ export class Pop3Client {
     const command = this.waiting.shift();
     if (!command) return;
     this.inFlight = command;
-    this.reader.expect(command.multiline === true, command.challenge === true);
+    this.reader.expect(command.multiline ?? false, command.challenge === true);
     if (command.line !== null) this.socket?.write(`${command.line}\r\n`);
     if (!command.untimed) {
       this.replyTimer = setTimeout(() => {

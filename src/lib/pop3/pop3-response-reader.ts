@@ -9,14 +9,14 @@ const DOT = 0x2e;
 /** RFC 2449 allows 512 octets; real greetings and errors are far shorter, so this only stops a runaway server. */
 const MAX_STATUS_LINE_BYTES = 8192;
 
-const LONE_CR = Buffer.from([CR]);
-
 export interface Pop3Response {
   ok: boolean;
   /** The status line after `+OK` / `-ERR` and the space that follows it. */
   text: string;
   /** Present only for a multi-line response that began with `+OK`: the lines unstuffed, CRLFs kept, without the final `.CRLF`. */
   body?: Buffer;
+  /** The same body when it was expected as `'parts'`: slices of the received chunks, in order, never joined. */
+  bodyParts?: Buffer[];
   /**
    * Present only for a SASL continuation (`+ <base64>`, RFC 5034), which only an AUTH exchange
    * may receive: the base64 text, '' for an empty challenge. `ok` is false then.
@@ -24,8 +24,14 @@ export interface Pop3Response {
   challenge?: string;
 }
 
+/**
+ * Whether a response has a body, and in what form: joined into one Buffer, or as the slices of the
+ * socket chunks it arrived in, so that a large message is not held twice while it is joined.
+ */
+export type BodyForm = boolean | 'parts';
+
 interface Expectation {
-  multiline: boolean;
+  multiline: BodyForm;
   /** A `+ ` continuation is an answer too (AUTH), not a framing error. */
   challenge: boolean;
 }
@@ -54,6 +60,7 @@ const enum BodyState {
 
 interface BodyInProgress {
   status: string;
+  form: BodyForm;
   parts: Buffer[];
   length: number;
   state: BodyState;
@@ -65,7 +72,8 @@ interface BodyInProgress {
  * Bytes that arrive while nothing is expected are kept (see `unexpectedBytes`) and parsed once a
  * response is expected.
  *
- * Work is linear in the input: the body is kept as slices of the received chunks and joined once.
+ * Work is linear in the input: the body is kept as slices of the received chunks and joined once,
+ * or not at all when the caller asks for the slices.
  */
 export class Pop3ResponseReader {
   private readonly expected: Expectation[] = [];
@@ -79,10 +87,10 @@ export class Pop3ResponseReader {
   private body: BodyInProgress | null = null;
 
   /**
-   * Announces the next response; `multiline` is true for commands like RETR, LIST, UIDL, CAPA,
-   * `challenge` for the lines of an AUTH exchange, which the server may answer with `+ `.
+   * Announces the next response; `multiline` is true (or 'parts') for commands like RETR, LIST,
+   * UIDL, CAPA, `challenge` for the lines of an AUTH exchange, which the server may answer with `+ `.
    */
-  expect(multiline: boolean, challenge = false): void {
+  expect(multiline: BodyForm, challenge = false): void {
     this.expected.push({ multiline, challenge });
   }
 
@@ -159,8 +167,8 @@ export class Pop3ResponseReader {
       }
     }
     const { ok, text } = parseStatus(line);
-    if (ok && multiline) {
-      this.body = { status: text, parts: [], length: 0, state: BodyState.LineStart };
+    if (ok && multiline !== false) {
+      this.body = { status: text, form: multiline, parts: [], length: 0, state: BodyState.LineStart };
     } else {
       this.expected.shift();
       responses.push({ ok, text });
@@ -215,11 +223,14 @@ export class Pop3ResponseReader {
           if (input[at] === LF) {
             this.body = null;
             this.expected.shift();
-            responses.push({ ok: true, text: body.status, body: Buffer.concat(body.parts, body.length) });
+            responses.push(body.form === 'parts'
+              ? { ok: true, text: body.status, bodyParts: body.parts }
+              : { ok: true, text: body.status, body: Buffer.concat(body.parts, body.length) });
             return at + 1;
           }
           // Not the end after all: the held-back CR belongs to the line.
-          body.parts.push(LONE_CR);
+          // A buffer of its own: the parts may be handed out, and a shared one could be written to.
+          body.parts.push(Buffer.from([CR]));
           body.length += 1;
           body.state = BodyState.InLine;
           break;
