@@ -100,7 +100,9 @@ export async function parseEmail(raw: Buffer | Buffer[], origin: ImapOrigin | Po
   let parsed: ParsedMail;
   try {
     // No attachment checksum: msg.attachments does not carry one, and hashing 20 MiB is not free.
-    parsed = await simpleParser(pieces(raw), { skipImageLinks: true, skipTextToHtml: true, checksumAlgo: false });
+    // A small message goes in whole: a stream would only add its own overhead to every email of a backlog.
+    const input = Buffer.isBuffer(raw) && raw.length <= PARSE_PIECE_BYTES ? raw : pieces(raw);
+    parsed = await simpleParser(input, { skipImageLinks: true, skipTextToHtml: true, checksumAlgo: false });
   } catch (err) {
     const e = err as { code?: string; message?: string };
     return { reason: [e.code, e.message].filter(Boolean).join(': ') || 'unparseable' };

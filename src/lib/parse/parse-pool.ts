@@ -39,7 +39,12 @@ export class ParsePool {
     this.unavailable = cpus < 2;
   }
 
-  parse(raw: Buffer, origin: ImapOrigin | Pop3Origin): Promise<EmailMessage | ParseFailure> {
+  /**
+   * `raw` as one Buffer, or as a list of parts (a large POP3 email as it came off the socket),
+   * which is parsed here: moving it to the worker would mean joining it first, a copy of it all.
+   */
+  parse(raw: Buffer | Buffer[], origin: ImapOrigin | Pop3Origin): Promise<EmailMessage | ParseFailure> {
+    if (!Buffer.isBuffer(raw)) return parseEmail(raw, origin);
     const worker = this.unavailable || (!ownsItsMemory(raw) && raw.byteLength > COPY_AT_MOST_BYTES) ? undefined : this.started();
     if (!worker) return parseEmail(raw, origin);
     const id = this.nextId++;

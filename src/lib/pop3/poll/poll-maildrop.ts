@@ -68,7 +68,9 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
       const large = sizeOf(m) > PREFETCH_MAX_BYTES;
       if (large && pipe.length > 0) return;
       const origin: Pop3Origin = { uidl: m.uidl, messageId: undefined, connection: job.connectionId, key: `${job.connectionId}/${m.uidl}` };
-      const parsed = client.retr(m.number).then((raw) => parsePool.parse(raw, origin));
+      // A large email stays in the parts it arrived in, which the parser empties as it goes.
+      const raw: Promise<Buffer | Buffer[]> = large ? client.retrParts(m.number) : client.retr(m.number);
+      const parsed = raw.then((bytes) => parsePool.parse(bytes, origin));
       // Not awaited when the poll stops early; such an email was not emitted and is fetched again.
       parsed.catch(() => undefined);
       pipe.push({ m, parsed });
