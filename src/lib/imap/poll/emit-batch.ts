@@ -1,16 +1,12 @@
 import type { ImapFlow } from 'imapflow';
-import { isParseFailure } from '../../mail-mapper';
-import type { EmailMessage, ImapOrigin, ParseFailure } from '../../mail-mapper';
-import { parsePool } from '../../parse/parse-pool';
+import { isParseFailure, parseEmail } from '../../mail-mapper';
+import type { ImapOrigin } from '../../mail-mapper';
 import type { PollListener } from '../../mail-source';
 import type { FolderProgress, OwedAction } from '../../progress-store';
 import type { ProgressChange } from '../../progress-change';
 import type { SettlePolicy } from '../../settle/policy';
 import { owe, owedOf, settleOwed } from './ledger';
 import { fetchRequested } from './requested-fetch';
-
-/** Emails fetched and being parsed ahead of the one being handed on: bounds memory, keeps the parse thread busy. */
-const PARSE_AHEAD = 8;
 
 export interface BatchContext {
   progress: FolderProgress;
@@ -71,33 +67,20 @@ function record(uid: number, context: BatchContext): ProgressChange | undefined 
 export async function emitBatch(client: ImapFlow, batch: number[], context: BatchContext): Promise<number> {
   const { listener } = context;
   const emitted = new Set<number>();
-  // Parsed on the parse thread while the next bodies arrive here; handed on in order.
-  const parsing: Array<{ uid: number; parsed: Promise<EmailMessage | ParseFailure> }> = [];
-  /** The oldest email in the pipe, emitted or reported; false once the node stopped taking emails. */
-  const handOn = async (): Promise<boolean> => {
-    const head = parsing.shift();
-    if (!head) return true;
-    const parsed = await head.parsed;
-    if (isParseFailure(parsed)) {
-      context.skip(head.uid, 'parse', { reason: parsed.reason });
-      return true;
-    }
-    if (!listener.isActive()) return false;
-    listener.emit(parsed);
-    emitted.add(head.uid);
-    context.save(record(head.uid, context));
-    return true;
-  };
   try {
     for await (const item of fetchRequested(client, batch, 'source')) {
       if (!listener.isActive()) break;
-      const parsed = parsePool.parse(item.source, context.origin(item.uid));
-      // Not awaited when the poll stops early; such an email was not emitted and is fetched again.
-      parsed.catch(() => undefined);
-      parsing.push({ uid: item.uid, parsed });
-      if (parsing.length > PARSE_AHEAD && !(await handOn())) break;
+      // Parsed while imapflow goes on reading the next bodies from the socket.
+      const parsed = await parseEmail(item.source, context.origin(item.uid));
+      if (isParseFailure(parsed)) {
+        context.skip(item.uid, 'parse', { reason: parsed.reason });
+        continue;
+      }
+      if (!listener.isActive()) break;
+      listener.emit(parsed);
+      emitted.add(item.uid);
+      context.save(record(item.uid, context));
     }
-    while (parsing.length > 0 && listener.isActive()) if (!(await handOn())) break;
   } finally {
     // Even when the fetch broke off, what was emitted is settled; what was not stays as it was.
     // What the server refuses stays in the ledger for the next poll.

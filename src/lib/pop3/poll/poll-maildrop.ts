@@ -1,15 +1,14 @@
 import { isInbox } from '../../connection-options';
 import { MailError } from '../../mail-error';
-import { isParseFailure } from '../../mail-mapper';
-import type { EmailMessage, ParseFailure, Pop3Origin } from '../../mail-mapper';
-import { parsePool } from '../../parse/parse-pool';
+import { isParseFailure, parseEmail } from '../../mail-mapper';
+import type { Pop3Origin } from '../../mail-mapper';
 import type { PollJob, PollResult, SkipReason } from '../../mail-source';
 import { MAX_EMITS } from '../../settle/policy';
 import type { Pop3Client } from '../pop3-client';
 import { MaildropState } from './maildrop-state';
 import type { ProgressChange } from '../../progress-change';
 
-/** Emails retrieved and parsed ahead of the one being handed on. */
+/** Emails retrieved ahead of the one being parsed and handed on. */
 const RETR_AHEAD = 4;
 /** Larger emails are never fetched while another is in the pipe. */
 const PREFETCH_MAX_BYTES = 1024 * 1024;
@@ -57,23 +56,21 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
   for (const m of fresh.filter((f) => sizeOf(f) > job.sizeLimit)) report(m.uidl, 'too-large', { size: String(sizeOf(m)), limit: String(job.sizeLimit) });
   const wanted = fresh.filter((f) => sizeOf(f) <= job.sizeLimit);
 
-  // A few RETRs ahead, each parsed (on the parse thread) as it arrives, handed on in order: the
-  // server's round trips and the parsing run beside the emits instead of one after the other. A
-  // large email is fetched only with nothing else in the pipe, so memory never holds two.
-  const pipe: Array<{ m: { number: number; uidl: string }; parsed: Promise<EmailMessage | ParseFailure> }> = [];
+  // A few RETRs ahead of the email being parsed and handed on: the server's round trips run
+  // beside the parsing instead of one after the other. A large email is fetched only with nothing
+  // else in the pipe, so memory never holds two; it stays in the parts it arrived in, which the
+  // parser empties as it goes.
+  const pipe: Array<{ m: { number: number; uidl: string }; raw: Promise<Buffer | Buffer[]> }> = [];
   let next = 0;
   const fill = (): void => {
     while (next < wanted.length && pipe.length < RETR_AHEAD) {
       const m = wanted[next];
       const large = sizeOf(m) > PREFETCH_MAX_BYTES;
       if (large && pipe.length > 0) return;
-      const origin: Pop3Origin = { uidl: m.uidl, messageId: undefined, connection: job.connectionId, key: `${job.connectionId}/${m.uidl}` };
-      // A large email stays in the parts it arrived in, which the parser empties as it goes.
       const raw: Promise<Buffer | Buffer[]> = large ? client.retrParts(m.number) : client.retr(m.number);
-      const parsed = raw.then((bytes) => parsePool.parse(bytes, origin));
       // Not awaited when the poll stops early; such an email was not emitted and is fetched again.
-      parsed.catch(() => undefined);
-      pipe.push({ m, parsed });
+      raw.catch(() => undefined);
+      pipe.push({ m, raw });
       next += 1;
       if (large) return;
     }
@@ -85,8 +82,10 @@ export async function pollMaildrop(client: Pop3Client, scope: string, job: PollJ
   while (pipe.length > 0 && listener.isActive()) {
     const head = pipe.shift();
     if (!head) break;
-    const parsed = await head.parsed;
+    const raw = await head.raw;
     if (listener.isActive()) fill();
+    const origin: Pop3Origin = { uidl: head.m.uidl, messageId: undefined, connection: job.connectionId, key: `${job.connectionId}/${head.m.uidl}` };
+    const parsed = await parseEmail(raw, origin);
     if (isParseFailure(parsed)) {
       report(head.m.uidl, 'parse', { reason: parsed.reason });
       continue;
