@@ -170,6 +170,14 @@ function peakRssOf(pid: number): number {
   }
 }
 
+function parentOf(pid: number): number {
+  try {
+    return Number(/PPid:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 function runChild(spec: JobSpec): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = fork(CHILD, [JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [] });
@@ -181,15 +189,27 @@ function runChild(spec: JobSpec): Promise<RunResult> {
     child.stderr?.on('data', keep);
     let result: RunResult | undefined;
     let progress = 0;
+    let measuredPid = 0;
     child.on('message', (message: ChildMessage) => {
-      if (message.type === 'progress') progress = message.count;
-      else result = message.result;
+      if (message.type === 'progress') {
+        progress = message.count;
+        measuredPid = message.measuredPid ?? measuredPid;
+      } else result = message.result;
     });
     // The child has its own deadline; this one is for a child that cannot even run its timers.
+    // The Node-RED process it started goes too: killed, the child could not stop it.
     const started = Date.now();
     let killedPeak = 0;
     const hardKill = setTimeout(() => {
-      killedPeak = peakRssOf(child.pid ?? 0);
+      killedPeak = peakRssOf(measuredPid || (child.pid ?? 0));
+      // Only while it is still the child's own: a pid can be reused once its process is gone.
+      if (measuredPid && parentOf(measuredPid) === child.pid) {
+        try {
+          process.kill(measuredPid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
       child.kill('SIGKILL');
     }, spec.timeoutMs + 60_000);
     child.on('exit', (code, signal) => {

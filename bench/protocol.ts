@@ -80,5 +80,6 @@ export interface RunResult {
 }
 
 export type ChildMessage =
-  | { type: 'progress'; count: number }
+  /** measuredPid: the Node-RED process the run started, which the parent ends too if it must kill the run. */
+  | { type: 'progress'; count: number; measuredPid?: number }
   | { type: 'result'; result: RunResult };

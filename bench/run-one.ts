@@ -155,10 +155,12 @@ process.on('unhandledRejection', (err) => finish({ outcome: 'failed', detail: `u
 
 // Progress goes to the parent a few times a second, so it can say how far a killed run got.
 let reported = -1;
+let reportedPid = process.pid;
 const progress = setInterval(() => {
-  if (check.count !== reported && process.send) {
+  if ((check.count !== reported || measuredPid !== reportedPid) && process.send) {
     reported = check.count;
-    const message: ChildMessage = { type: 'progress', count: check.count };
+    reportedPid = measuredPid;
+    const message: ChildMessage = { type: 'progress', count: check.count, ...(measuredPid !== process.pid ? { measuredPid } : {}) };
     process.send(message);
   }
 }, 200);
