@@ -1,16 +1,20 @@
-// One benchmark run (one scenario × one implementation) in a process of its own, so that its
-// peak RSS belongs to it alone. Started by drain.ts with the job as JSON in argv[2]; reports back
-// over the IPC channel and exits. Everything the run does not need is loaded lazily, so a bare
-// library run does not carry the Node-RED runtime in its memory figures.
-import { createHash } from 'node:crypto';
+// One benchmark run (one scenario × one implementation) in a process of its own. Started by
+// drain.ts with the job as JSON in argv[2]; reports back over the IPC channel and exits. A bare
+// loop runs here, so this process's peak RSS is its own; our node runs in a real Node-RED process
+// this one starts (node-red-drain.ts), and the figures are that process's. The settle runs keep
+// our node in node-red-node-test-helper inside this process. Everything a run does not need is
+// loaded lazily, so a bare run does not carry the Node-RED runtime in its memory figures.
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { SimpleParserOptions } from 'mailparser';
 import type { Node, NodeMessage, NodeStatus } from 'node-red';
 import type { NodeInitializer } from '../test/support/flows';
-import { drainMarker, drainSubject } from './messages';
+import type { Report } from './node-red-reporter';
+import { memory, resetPeak } from './proc';
 import type { ChildMessage, JobSpec, Outcome, RunResult } from './protocol';
+import { verdictOf } from './verdict';
+import type { ReceivedAttachment, Verdict } from './verdict';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as JobSpec;
 
@@ -30,13 +34,15 @@ let t0 = 0;
 let endedAt = 0;
 const elapsed = (): number => (t0 === 0 ? 0 : (endedAt || performance.now()) - t0);
 
+/** The process whose memory the run reports: this one, or the Node-RED process it started. */
+let measuredPid = process.pid;
+let rssAtStartKiB = 0;
+let peakReset = false;
+let startupMs: number | undefined;
+
 // ---- checking what arrived ----------------------------------------------------------------
 
-interface ReceivedAttachment {
-  filename?: string;
-  size?: number;
-  content?: Buffer;
-}
+const isDrainLike = spec.scenario === 'drain' || spec.scenario === 'backlog' || spec.scenario === 'settle-emit' || spec.scenario === 'settle-ack';
 
 const check = {
   count: 0,
@@ -46,27 +52,27 @@ const check = {
   problem(text: string): void {
     if (this.problems.length < 3) this.problems.push(text);
   },
-  /** One received and parsed message. */
+  /** One received and parsed message, parsed here. */
   add(subject: string | undefined, text: string | undefined, attachments: ReceivedAttachment[]): void {
+    this.record(verdictOf(subject, text, attachments), elapsed());
+  },
+  /** One received message, checked where it arrived (verdict.ts); `atMs` on the run's clock. */
+  record(verdict: Verdict, atMs: number): void {
     this.count += 1;
-    if (this.firstMs === undefined) this.firstMs = elapsed();
-    if (spec.scenario === 'drain' || spec.scenario === 'settle-emit' || spec.scenario === 'settle-ack') {
-      const match = /^Bench (\d{5}):/.exec(subject ?? '');
-      const index = match ? Number(match[1]) : -1;
-      if (index < 0 || !(subject ?? '').startsWith(drainSubject(index))) this.problem(`unexpected subject ${JSON.stringify(subject)}`);
+    if (this.firstMs === undefined) this.firstMs = atMs;
+    if (isDrainLike) {
+      const index = verdict.index;
+      if (index < 0 || !verdict.subjectOk) this.problem(`unexpected subject (message ${index})`);
       else if (this.seen.has(index)) this.problem(`message ${index} twice`);
-      else if (!(text ?? '').includes(drainMarker(index))) this.problem(`message ${index}: text part lost its marker`);
+      else if (!verdict.markerOk) this.problem(`message ${index}: text part lost its marker`);
       this.seen.add(index);
     } else if (spec.scenario === 'attachment' && spec.expect.attachment) {
       const want = spec.expect.attachment;
-      const got = attachments.find((a) => a.filename === want.filename);
-      if (!got?.content) {
-        this.problem(`attachment ${want.filename} missing (${attachments.length} attachments)`);
-      } else {
-        const sha256 = createHash('sha256').update(got.content).digest('hex');
-        if (got.content.length !== want.size || sha256 !== want.sha256) {
-          this.problem(`attachment differs: ${got.content.length} bytes, sha256 ${sha256.slice(0, 12)}…`);
-        }
+      const got = verdict.attachments.find((a) => a.filename === want.filename);
+      if (!got) {
+        this.problem(`attachment ${want.filename} missing (${verdict.attachments.length} attachments)`);
+      } else if (got.size !== want.size || got.sha256 !== want.sha256) {
+        this.problem(`attachment differs: ${got.size} bytes, sha256 ${got.sha256.slice(0, 12)}…`);
       }
     }
   },
@@ -88,10 +94,13 @@ interface Ending {
   detail: string;
 }
 
-/** VmHWM of this process (see RunResult.peakRssKiB), KiB. */
+/** VmHWM of the measured process (see RunResult.peakRssKiB), KiB; 0 when it is gone. */
 function peakRssKiB(): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return match ? Number(match[1]) : 0;
+  try {
+    return memory(measuredPid).hwmKiB;
+  } catch {
+    return 0;
+  }
 }
 
 let finished = false;
@@ -111,9 +120,12 @@ function finish(ending: Ending, cleanup = standingCleanup): void {
     timeMs: elapsed(),
     firstMs: check.firstMs,
     verified: ending.outcome === 'ok' && check.verified(),
+    rssAtStartKiB,
+    peakReset,
     peakRssKiB: peakRssKiB(),
-    rusageMaxRssKiB: process.resourceUsage().maxRSS,
-    peakHeapExternalBytes: peakHeapExternal,
+    rusageMaxRssKiB: measuredPid === process.pid ? process.resourceUsage().maxRSS : 0,
+    peakHeapExternalBytes: measuredPid === process.pid ? peakHeapExternal : 0,
+    startupMs,
   };
   const exit = (): void => {
     const message: ChildMessage = { type: 'result', result };
@@ -143,17 +155,25 @@ process.on('unhandledRejection', (err) => finish({ outcome: 'failed', detail: `u
 
 // Progress goes to the parent a few times a second, so it can say how far a killed run got.
 let reported = -1;
+let reportedPid = process.pid;
 const progress = setInterval(() => {
-  if (check.count !== reported && process.send) {
+  if ((check.count !== reported || measuredPid !== reportedPid) && process.send) {
     reported = check.count;
-    const message: ChildMessage = { type: 'progress', count: check.count };
+    reportedPid = measuredPid;
+    const message: ChildMessage = { type: 'progress', count: check.count, ...(measuredPid !== process.pid ? { measuredPid } : {}) };
     process.send(message);
   }
 }, 200);
 progress.unref();
 
-/** Starts the clock and the overall deadline. */
-function startClock(): void {
+/**
+ * Starts the clock and the overall deadline, and the memory measurement of `pid`: its VmHWM set
+ * back to its RSS of this moment, so the peak afterwards is the run's.
+ */
+function startClock(pid = process.pid): void {
+  measuredPid = pid;
+  peakReset = resetPeak(pid);
+  rssAtStartKiB = memory(pid).rssKiB;
   t0 = performance.now();
   setTimeout(() => finish({ outcome: 'timeout', detail: `timed out after ${Math.round(spec.timeoutMs / 1000)} s with ${check.count}/${spec.expect.count} messages` }), spec.timeoutMs).unref();
 }
@@ -163,7 +183,63 @@ function done(extra = ''): Ending {
   return { outcome: 'failed', detail: [`${check.count}/${spec.expect.count} messages`, check.summary(), extra].filter(Boolean).join('; ') };
 }
 
-// ---- our node in Node-RED -----------------------------------------------------------------
+// ---- our node in a real Node-RED process ---------------------------------------------------
+
+async function runNodeRed(): Promise<void> {
+  const { NodeRedDrain, drainFlow } = await import('./node-red-drain');
+  const red = await NodeRedDrain.start();
+  startupMs = red.startupMs;
+  const cleanup = (): Promise<void> => red.stop();
+  standingCleanup = cleanup;
+  if (!red.pid) throw new Error('Node-RED has no process id');
+  const flow = drainFlow(spec);
+  // The reporter stamps on the shared wall clock; this turns a stamp into this process's clock.
+  const local = (at: number): number => at - performance.timeOrigin;
+  let lastEmailAt = 0;
+  let pollEndedAt = 0;
+  let pollFailed = '';
+  let lastStatus = '';
+  const errors: string[] = [];
+  red.onReport((report: Report) => {
+    if (report.kind === 'email') {
+      lastEmailAt = local(report.at);
+      check.record(report.verdict, lastEmailAt - t0);
+    } else if (report.kind === 'status') {
+      lastStatus = report.text;
+      if (report.fill === 'green' && !pollEndedAt) pollEndedAt = local(report.at);
+      if (report.fill === 'red' && !pollFailed) pollFailed = report.text || 'red status';
+    } else if (errors.length < 3) {
+      errors.push(report.message.slice(0, 200));
+    }
+  });
+  // Node-RED has just started: a moment for its start-up work to settle before the clock.
+  await new Promise((r) => setTimeout(r, 300));
+  startClock(red.pid);
+  const deployStartedAt = performance.now();
+  await red.deploy(flow);
+  const deployMs = performance.now() - deployStartedAt;
+
+  // The poll has ended once the status turns green; the last emails may still be on their way
+  // through the function node then: allow them a moment.
+  while (!pollEndedAt && !pollFailed && !finished) await new Promise((r) => setTimeout(r, 20));
+  const graceUntil = performance.now() + 1000;
+  while (check.count < spec.expect.count && !pollFailed && !finished && performance.now() < graceUntil) await new Promise((r) => setTimeout(r, 20));
+  if (finished) return;
+  endedAt = Math.max(pollEndedAt, lastEmailAt) || performance.now();
+
+  const notes = [`Node-RED up in ${(red.startupMs / 1000).toFixed(1)} s, ${red.userDirNote()}, deploy answered in ${Math.round(deployMs)} ms`];
+  if (pollFailed) {
+    finish({ outcome: 'failed', detail: [pollFailed, ...errors, ...red.problems()].join('; ') }, cleanup);
+  } else if (check.count < spec.expect.count && errors.some((e) => /over the limit/.test(e))) {
+    const limit = spec.sizeLimitMiB ? `its Size limit of ${spec.sizeLimitMiB} MiB` : `its default Size limit of ${spec.defaultSizeLimitMiB ?? '?'} MiB`;
+    finish({ outcome: 'skipped', detail: `reported as too large and not downloaded by the node (${limit}); status "${lastStatus}"` }, cleanup);
+  } else {
+    const limitNote = spec.sizeLimitMiB ? `Size limit set to ${spec.sizeLimitMiB} MiB (default ${spec.defaultSizeLimitMiB ?? '?'} MiB)` : '';
+    finish(done([limitNote, ...errors, ...notes].filter(Boolean).join('; ')), cleanup);
+  }
+}
+
+// ---- our node in node-red-node-test-helper (settle runs) -----------------------------------
 
 type FlowsModule = typeof import('../test/support/flows');
 type Flow = Parameters<FlowsModule['helper']['load']>[1];
@@ -193,7 +269,7 @@ function bypassSendSpy(node: Node): boolean {
   return true;
 }
 
-async function runNode(): Promise<void> {
+async function runNodeHelper(): Promise<void> {
   const flows: FlowsModule = await import('../test/support/flows');
   const { repoRoot } = await import('../test/support/servers');
   const { helper } = flows;
@@ -412,11 +488,30 @@ async function runNodePop3(): Promise<void> {
   finish(done(lateError));
 }
 
+// ---- our own RETR loop + mailparser -------------------------------------------------------
+
+async function runPop3Bare(): Promise<void> {
+  const { Pop3Client } = await import('./pop3-bare');
+  const { simpleParser } = await import('mailparser');
+  startClock();
+  const pop3 = await Pop3Client.connect({ host: spec.host, port: spec.port, servername: 'localhost', ca: spec.certificatePem });
+  await pop3.login(spec.user, spec.password);
+  for (const { number } of await pop3.uidl()) {
+    const raw = await pop3.retr(number);
+    const parsed = await simpleParser(raw, PARSER_OPTIONS);
+    check.add(parsed.subject, parsed.text, parsed.attachments);
+  }
+  await pop3.quit();
+  endedAt = performance.now();
+  finish(done());
+}
+
 // ---- main ---------------------------------------------------------------------------------
 
 const runs: Record<JobSpec['implementation'], () => Promise<void>> = {
-  node: runNode,
+  node: spec.scenario === 'settle-emit' || spec.scenario === 'settle-ack' ? runNodeHelper : runNodeRed,
   imapflow: runImapflow,
+  'pop3-bare': runPop3Bare,
   'node-pop3': runNodePop3,
 };
 

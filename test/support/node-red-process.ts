@@ -80,6 +80,12 @@ export class NodeRedProcess {
     return this.output;
   }
 
+  /** Calls `listener` with each chunk Node-RED prints from now on (stdout and stderr), as it comes. */
+  onOutput(listener: (chunk: string, stream: 'stdout' | 'stderr') => void): void {
+    this.child.stdout?.on('data', (c: Buffer) => listener(c.toString(), 'stdout'));
+    this.child.stderr?.on('data', (c: Buffer) => listener(c.toString(), 'stderr'));
+  }
+
   static prepareUserDir(options: NodeRedOptions = {}): string {
     const userDir = options.userDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mailwire-nr-'));
     if ((options.install ?? 'link') === 'link') {
