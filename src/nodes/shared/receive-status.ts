@@ -1,6 +1,7 @@
 import type { NodeStatus } from 'node-red';
 import { isTemporary } from '../../lib/mail-error';
 import type { ReceiverStatus } from '../../lib/receive/receiver';
+import { clockTime } from './clock-time';
 
 /** A key of the Receive Email catalog, with its values, translated. */
 export type Translate = (key: string, values?: Record<string, string | number>) => string;
@@ -13,7 +14,7 @@ export function statusOf(status: ReceiverStatus, t: Translate): NodeStatus {
     case 'checking':
       return { fill: 'yellow', shape: 'dot', text: t('status.polling') };
     case 'heard': {
-      const values = { mode: t(`mode.${status.mode}`), time: new Date(status.at).toLocaleTimeString(), count: status.emitted, skipped: status.skipped };
+      const values = { mode: t(`mode.${status.mode}`), time: clockTime(status.at), count: status.emitted, skipped: status.skipped };
       return { fill: 'green', shape: 'dot', text: t(status.skipped > 0 ? 'status.skipped' : 'status.polled', values) };
     }
     case 'retrying': {

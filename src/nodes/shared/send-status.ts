@@ -1,4 +1,5 @@
 import type { Node } from 'node-red';
+import { clockTime } from './clock-time';
 
 /** A key of the Send Email catalog, with its values, translated. */
 export type Translate = (key: string, values?: Record<string, string | number>) => string;
@@ -35,7 +36,7 @@ export class SendStatus {
   sent(): void {
     this.inFlight -= 1;
     if (this.inFlight > 0 || this.failedInBurst) return;
-    this.node.status({ fill: 'green', shape: 'dot', text: this.t('status.sent', { time: new Date().toLocaleTimeString() }) });
+    this.node.status({ fill: 'green', shape: 'dot', text: this.t('status.sent', { time: clockTime() }) });
   }
 
   /** An email that started() failed; `reason` is the short text for the status line. */
