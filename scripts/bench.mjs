@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the benchmark's parts compiled to .build/bench/ (npm run bench builds them first): the
 // receive drain (drain.js, with the settle-drain runs when asked for), the send bench (send.js),
-// push latency (push.js), the idle cost of 50 nodes (idle-cost.js) and, when asked for, three
+// push latency (push.js), the cost of 50 and 200 idle polling nodes (idle-cost.js) and, when asked for, three
 // Node-RED processes sharing a mailbox (shared.js) and OAuth2 logins (oauth-login.js), with the
 // private mail servers started for the run and stopped after, unless they were already up. Words pick runs by id (bench/plans.ts lists them):
 // `npm run bench -- pop3-drain push-latency`; each `--name=value` option goes to the part that

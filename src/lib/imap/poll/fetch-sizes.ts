@@ -13,7 +13,7 @@ export interface SizedUids {
 }
 
 /** Below this, a message's exact size does not matter: it neither breaks a limit nor a batch. */
-export const SMALL_MESSAGE_BYTES = 64 * 1024;
+export const SMALL_MESSAGE_BYTES = 32 * 1024;
 
 /** UID SEARCH that fails loudly: imapflow answers a refused search with false. */
 async function searchUids(client: ImapFlow, query: Parameters<ImapFlow['search']>[0]): Promise<number[]> {
