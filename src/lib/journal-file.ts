@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomic } from './atomic-file';
 
 /**
  * A JSON state kept as a snapshot file plus an append-only journal beside it (`<file>.journal`),
@@ -82,19 +82,6 @@ function setAside(file: string, copy = false): void {
   }
 }
 
-/** Writes the snapshot to a temporary file, flushes it to the disk, and renames it over `file`. */
-function writeDurably(file: string, content: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, content);
-    fs.fdatasyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
 /** Appends to a journaled file and compacts it into a new snapshot. One writer per file. */
 export class JournalWriter {
   private fd: number | undefined;
@@ -118,11 +105,10 @@ export class JournalWriter {
   compact(snapshot: Record<string, unknown>): void {
     this.close();
     const next = this.generation + 1;
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const text = JSON.stringify({ ...snapshot, journal: next });
-    writeDurably(this.file, text);
+    writeFileAtomic(this.file, text);
     const journal = journalPath(this.file);
-    writeDurably(journal, `${JSON.stringify({ journal: next } satisfies Header)}\n`);
+    writeFileAtomic(journal, `${JSON.stringify({ journal: next } satisfies Header)}\n`);
     this.fd = fs.openSync(journal, 'a');
     this.generation = next;
     this.snapshotBytes = text.length;

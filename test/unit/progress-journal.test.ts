@@ -14,6 +14,18 @@ function fileBytes(file: string): number {
   return fs.statSync(file).size + (fs.existsSync(journalPath(file)) ? fs.statSync(journalPath(file)).size : 0);
 }
 
+/** A closed store whose maildrop got 'a' as a whole value, then 'b' as a change in the journal. */
+function savedAB(): { file: string; drop: MaildropProgress } {
+  const file = tempStateFile();
+  const store = new FileProgressStore(file);
+  const drop: MaildropProgress = { emitted: ['a'], skipped: [] };
+  store.set(DROP, drop);
+  drop.emitted.push('b');
+  store.set(DROP, drop, { append: { emitted: ['b'] } });
+  store.close();
+  return { file, drop };
+}
+
 describe('progress store: snapshot + journal', () => {
   it('a store opened afterwards sees exactly what was set, changes and whole values mixed, across compactions', () => {
     const file = tempStateFile();
@@ -81,13 +93,7 @@ describe('progress store: snapshot + journal', () => {
   });
 
   it('a last line torn by a crash is ignored; what came before it is kept', () => {
-    const file = tempStateFile();
-    const store = new FileProgressStore(file);
-    const drop: MaildropProgress = { emitted: ['a'], skipped: [] };
-    store.set(DROP, drop);
-    drop.emitted.push('b');
-    store.set(DROP, drop, { append: { emitted: ['b'] } });
-    store.close();
+    const { file } = savedAB();
     fs.appendFileSync(journalPath(file), '{"s":"pop3://u@h:2","c":{"append":{"emitt');
     const reopened = new FileProgressStore(file);
     assert.deepEqual(reopened.maildrop(DROP)?.emitted, ['a', 'b']);
@@ -98,13 +104,7 @@ describe('progress store: snapshot + journal', () => {
   });
 
   it('a journal left over from before the last snapshot (a crash while compacting) is not replayed twice', () => {
-    const file = tempStateFile();
-    const store = new FileProgressStore(file);
-    const drop: MaildropProgress = { emitted: ['a'], skipped: [] };
-    store.set(DROP, drop);
-    drop.emitted.push('b');
-    store.set(DROP, drop, { append: { emitted: ['b'] } });
-    store.close();
+    const { file, drop } = savedAB();
     const oldJournal = fs.readFileSync(journalPath(file), 'utf8');
     // The next instance compacts on its first write: a snapshot of the next generation…
     const next = new FileProgressStore(file);

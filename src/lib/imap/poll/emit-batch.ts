@@ -5,7 +5,7 @@ import type { PollListener } from '../../mail-source';
 import type { FolderProgress, OwedAction } from '../../progress-store';
 import type { ProgressChange } from '../../progress-change';
 import type { SettlePolicy } from '../../settle/policy';
-import { owe, owedOf, settleOwed } from './ledger';
+import { owe, settleOwed } from './ledger';
 import { fetchRequested } from './requested-fetch';
 
 export interface BatchContext {
@@ -48,7 +48,7 @@ function record(uid: number, context: BatchContext): ProgressChange | undefined 
   }
   if (action.kind === 'none') return change;
   // A new email is not in the ledger (chooseNew leaves owed UIDs out), so the entry is appended.
-  if (progress.pendingSeen || owedOf(progress).some((o) => o.uid === uid)) {
+  if (progress.pendingSeen || progress.owed?.some((o) => o.uid === uid)) {
     owe(progress, [{ uid, action }]);
     return undefined;
   }

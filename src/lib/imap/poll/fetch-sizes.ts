@@ -1,6 +1,6 @@
 import type { ImapFlow } from 'imapflow';
-import { MailError } from '../../mail-error';
 import { fetchRequested } from './requested-fetch';
+import { searchUids } from './search-uids';
 import { uidSet } from './uid-set';
 
 export interface SizedUids {
@@ -14,13 +14,6 @@ export interface SizedUids {
 
 /** Below this, a message's exact size does not matter: it neither breaks a limit nor a batch. */
 export const SMALL_MESSAGE_BYTES = 32 * 1024;
-
-/** UID SEARCH that fails loudly: imapflow answers a refused search with false. */
-async function searchUids(client: ImapFlow, query: Parameters<ImapFlow['search']>[0]): Promise<number[]> {
-  const found = await client.search(query, { uid: true });
-  if (!found) throw new MailError('protocol', 'UID SEARCH failed');
-  return found;
-}
 
 /**
  * Stage 5a: sizes first, so an oversized message is never downloaded. One SEARCH finds the few

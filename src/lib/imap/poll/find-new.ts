@@ -1,7 +1,7 @@
 import type { ImapFlow, SearchObject } from 'imapflow';
-import { MailError } from '../../mail-error';
 import type { FolderProgress } from '../../progress-store';
 import { floorUid } from './folder-progress';
+import { searchUids } from './search-uids';
 
 /**
  * Stage 3: the UIDs that count as new, oldest first. Unseen Only: the server's unread messages;
@@ -13,10 +13,7 @@ export async function findNew(client: ImapFlow, progress: FolderProgress, unseen
   const range = floor > 1 ? { uid: `${floor}:*` } : {};
   // A message marked \Deleted is as good as gone (a delete or a move without UIDPLUS leaves it so).
   const query: SearchObject = unseenOnly ? { seen: false, deleted: false, ...range } : { deleted: false, ...range };
-  const found = await client.search(query, { uid: true });
-  // imapflow answers a refused search with false: not "nothing new", which would also clear the
-  // journal and so emit its UIDs a second time.
-  if (!found) throw new MailError('protocol', 'UID SEARCH failed');
+  const found = await searchUids(client, query);
   const skipped = new Set(progress.skipped);
   // "n:*" also matches the highest UID when that is below n, hence the floor again.
   return found.filter((uid) => uid >= floor && !skipped.has(uid)).sort((a, b) => a - b);

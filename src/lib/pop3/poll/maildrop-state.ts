@@ -59,17 +59,18 @@ export class MaildropState {
       return new MaildropState(new Set(), new Set(), start === 'new' ? present : new Set(), new Map(), new Set(), true);
     }
     const keep = (list: string[] | undefined): Set<string> => new Set((list ?? []).filter((uidl) => present.has(uidl)));
+    const emitted = keep(stored.emitted);
+    const skipped = keep(stored.skipped);
+    const preexisting = keep(stored.preexisting);
     const unsettled = new Map(Object.entries(stored.unsettled ?? {}).filter(([uidl]) => present.has(uidl)));
-    const state = new MaildropState(keep(stored.emitted), keep(stored.skipped), keep(stored.preexisting), unsettled, keep(stored.owedDeletes), false);
-    const sizes: Array<[number, number]> = [
-      [state.emitted.size, stored.emitted.length],
-      [state.skipped.size, stored.skipped.length],
-      [state.preexisting.size, (stored.preexisting ?? []).length],
-      [state.unsettled.size, Object.keys(stored.unsettled ?? {}).length],
-      [state.owedDeletes.size, (stored.owedDeletes ?? []).length],
-    ];
-    const pruned = sizes.some(([now, before]) => now !== before);
-    return pruned ? new MaildropState(state.emitted, state.skipped, state.preexisting, state.unsettled, state.owedDeletes, true) : state;
+    const owedDeletes = keep(stored.owedDeletes);
+    const pruned =
+      emitted.size !== stored.emitted.length ||
+      skipped.size !== stored.skipped.length ||
+      preexisting.size !== (stored.preexisting ?? []).length ||
+      unsettled.size !== Object.keys(stored.unsettled ?? {}).length ||
+      owedDeletes.size !== (stored.owedDeletes ?? []).length;
+    return new MaildropState(emitted, skipped, preexisting, unsettled, owedDeletes, pruned);
   }
 
   /** Not settled, not skipped, not there before the node's start, not owed a delete. */
